@@ -41,7 +41,9 @@ impl FeeSchedule {
             0 => Some(FeeSchedule::None),
             1 => Some(FeeSchedule::Kalshi { taker_ppm: ppm(w[1])?, maker_ppm: ppm(w[2])?, multiplier_ppm: ppm(w[3])? }),
             2 => Some(FeeSchedule::Polymarket { rate_ppm: ppm(w[1])?, exponent: ppm(w[2])? }),
-            3 => Some(FeeSchedule::Amm { fee_wad: u64::try_from(w[1]).ok().filter(|&f| f < 1_000_000_000_000_000_000)? }),
+            3 => {
+                Some(FeeSchedule::Amm { fee_wad: u64::try_from(w[1]).ok().filter(|&f| f < 1_000_000_000_000_000_000)? })
+            }
             _ => None,
         }
     }

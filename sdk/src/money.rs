@@ -132,10 +132,7 @@ pub fn format_micros(micros: i64, decimals: u32) -> Result<String, AmountError> 
     assert!(decimals <= 6, "at most 6 decimals");
     let unit = 10i64.pow(6 - decimals);
     if micros % unit != 0 {
-        return Err(AmountError::OffGrid {
-            value: format_micros_full(micros),
-            step: format_micros_full(unit),
-        });
+        return Err(AmountError::OffGrid { value: format_micros_full(micros), step: format_micros_full(unit) });
     }
     let sign = if micros < 0 { "-" } else { "" };
     let abs = micros.unsigned_abs();
@@ -265,11 +262,7 @@ impl Price {
     /// Parse a dollar string such as `"0.5600"`.
     pub fn parse(s: &str) -> Result<Price, AmountError> {
         let m = parse_micros(s)?;
-        if (0..=SCALE).contains(&m) {
-            Ok(Price(m))
-        } else {
-            Err(AmountError::PriceOutOfRange(truncate(s)))
-        }
+        if (0..=SCALE).contains(&m) { Ok(Price(m)) } else { Err(AmountError::PriceOutOfRange(truncate(s))) }
     }
 
     /// `1 - p`: the price of the other side of a binary market.
@@ -321,11 +314,7 @@ impl Qty {
     /// Parse a count that must not be negative (order sizes, book levels).
     pub fn parse_non_negative(s: &str) -> Result<Qty, AmountError> {
         let q = Qty::parse(s)?;
-        if q.0 < 0 {
-            Err(AmountError::Negative(truncate(s)))
-        } else {
-            Ok(q)
-        }
+        if q.0 < 0 { Err(AmountError::Negative(truncate(s))) } else { Ok(q) }
     }
 
     #[inline]
@@ -505,10 +494,7 @@ mod serde_impls {
             v.checked_mul(SCALE).ok_or_else(|| E::custom(AmountError::Overflow))
         }
         fn visit_u64<E: Error>(self, v: u64) -> Result<i64, E> {
-            i64::try_from(v)
-                .ok()
-                .and_then(|v| v.checked_mul(SCALE))
-                .ok_or_else(|| E::custom(AmountError::Overflow))
+            i64::try_from(v).ok().and_then(|v| v.checked_mul(SCALE)).ok_or_else(|| E::custom(AmountError::Overflow))
         }
     }
 
@@ -528,11 +514,8 @@ mod serde_impls {
             }
             impl<'de> Deserialize<'de> for $t {
                 fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
-                    let m = if d.is_human_readable() {
-                        d.deserialize_any(AmountVisitor)?
-                    } else {
-                        i64::deserialize(d)?
-                    };
+                    let m =
+                        if d.is_human_readable() { d.deserialize_any(AmountVisitor)? } else { i64::deserialize(d)? };
                     let check: fn(i64) -> Result<$t, AmountError> = $check;
                     check(m).map_err(D::Error::custom)
                 }

@@ -1,7 +1,7 @@
 //! The trait a strategy implements, and the two things it may ask of the host.
 
-use crate::types::{ExitDecision, Link, Listing, LogLevel, Opportunity, Params, Position, TimestampMs};
 use crate::types::Capabilities;
+use crate::types::{ExitDecision, Link, Listing, LogLevel, Opportunity, Params, Position, TimestampMs};
 use crate::wire::{Candidate, MarketView};
 
 /// A trading strategy. Implement this and call [`crate::export_strategy!`].

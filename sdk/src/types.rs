@@ -120,8 +120,7 @@ pub struct Capabilities {
 impl Capabilities {
     pub const NONE: Capabilities =
         Capabilities { match_markets: false, score: false, decide_exit: false, snapshot: false };
-    pub const ALL: Capabilities =
-        Capabilities { match_markets: true, score: true, decide_exit: true, snapshot: true };
+    pub const ALL: Capabilities = Capabilities { match_markets: true, score: true, decide_exit: true, snapshot: true };
 
     /// Names of the implemented exports, for `strategy check` and logs.
     pub fn names(self) -> Vec<&'static str> {

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod venue;
+
 pub use arbytron_sdk::{FeeSchedule, Level, MarketId, Money, Price, Qty, Side, TimestampMs, Venue};
 
 /// A market's identity across processes: the venue and the venue's own id

@@ -155,7 +155,10 @@ mod tests {
         malformed("test-source", "bad-json", "{\"x\":");
         malformed("test-source", "bad-json", "]");
         assert_eq!(MALFORMED.with_label_values(&["test-source", "bad-json"]).get(), 2);
-        assert!(render_metrics().contains("arbytron_malformed_messages_total{reason=\"bad-json\",source=\"test-source\"} 2"));
+        assert!(
+            render_metrics()
+                .contains("arbytron_malformed_messages_total{reason=\"bad-json\",source=\"test-source\"} 2")
+        );
     }
 
     #[test]

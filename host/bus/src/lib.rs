@@ -1,0 +1,1 @@
+//! Market-update buses: in-process, Redis Streams and Kafka, with MessagePack envelopes.

@@ -1,0 +1,1 @@
+//! On-chain fixed-product market maker venue: pool reader and swap execution with alloy.

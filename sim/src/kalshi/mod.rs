@@ -1,0 +1,1 @@
+//! Simulated Kalshi Trade API v2 (REST + WebSocket).

@@ -1,0 +1,1 @@
+//! Simulated Polymarket Gamma, CLOB V2 REST and WebSocket.
