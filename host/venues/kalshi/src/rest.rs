@@ -1,0 +1,439 @@
+//! The signed, rate-limited REST client and one method per endpoint we use.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbytron_model::Venue;
+use arbytron_model::venue::VenueError;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{self, Signer};
+use crate::config::{Backoff, KalshiConfig};
+use crate::metrics;
+use crate::ratelimit::{Bucket, COST_CANCEL, COST_DEFAULT, RateLimiter};
+use crate::wire;
+
+const VENUE: Venue = Venue::Kalshi;
+
+pub(crate) fn unavailable(message: impl Into<String>) -> VenueError {
+    VenueError::Unavailable { venue: VENUE, message: message.into() }
+}
+
+pub(crate) fn malformed(message: impl Into<String>) -> VenueError {
+    VenueError::Malformed { venue: VENUE, message: message.into() }
+}
+
+pub(crate) fn invalid(message: impl Into<String>) -> VenueError {
+    VenueError::Invalid { venue: VENUE, message: message.into() }
+}
+
+/// A Kalshi error answer as a [`VenueError`].
+pub(crate) fn api_error(status: StatusCode, body: &str) -> VenueError {
+    let e = serde_json::from_str::<wire::ErrorBody>(body).map(wire::ErrorBody::into_api_error).unwrap_or_default();
+    let message = if e.details.is_empty() { e.message.clone() } else { format!("{} ({})", e.message, e.details) };
+    match status.as_u16() {
+        401 | 403 => VenueError::Auth { venue: VENUE, message: format!("{}: {message}", e.code) },
+        429 => VenueError::RateLimited { venue: VENUE, message: message.clone() },
+        408 | 500..=599 => unavailable(format!("HTTP {status}: {} {message}", e.code)),
+        _ => VenueError::Rejected {
+            venue: VENUE,
+            code: if e.code.is_empty() { format!("http_{}", status.as_u16()) } else { e.code },
+            message,
+        },
+    }
+}
+
+/// Filters for `GET /events` and `GET /markets`.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub series_ticker: Option<String>,
+    pub event_ticker: Option<String>,
+    pub tickers: Vec<String>,
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub with_nested_markets: bool,
+}
+
+impl ListFilter {
+    fn query(&self, cursor: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(s) = &self.series_ticker {
+            q.push(("series_ticker", s.clone()));
+        }
+        if let Some(s) = &self.event_ticker {
+            q.push(("event_ticker", s.clone()));
+        }
+        if !self.tickers.is_empty() {
+            q.push(("tickers", self.tickers.join(",")));
+        }
+        if let Some(s) = &self.status {
+            q.push(("status", s.clone()));
+        }
+        if let Some(l) = self.limit {
+            q.push(("limit", l.to_string()));
+        }
+        if self.with_nested_markets {
+            q.push(("with_nested_markets", "true".into()));
+        }
+        if let Some(c) = cursor.filter(|c| !c.is_empty()) {
+            q.push(("cursor", c.to_string()));
+        }
+        q
+    }
+}
+
+/// Signed, rate-limited access to the REST API.
+#[derive(Clone)]
+pub struct RestClient {
+    http: reqwest::Client,
+    base: String,
+    /// The base URL's path (`/trade-api/v2`): part of every signed message.
+    prefix: String,
+    signer: Arc<Signer>,
+    limiter: Arc<RateLimiter>,
+    max_retries: u32,
+    backoff: Backoff,
+}
+
+impl std::fmt::Debug for RestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl RestClient {
+    pub fn new(cfg: &KalshiConfig, signer: Arc<Signer>) -> Result<RestClient, VenueError> {
+        let (base, _) = cfg.environment.urls();
+        let url = url::Url::parse(&base).map_err(|e| invalid(format!("REST base URL {base:?}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(cfg.request_timeout)
+            .build()
+            .map_err(|e| unavailable(format!("HTTP client: {e}")))?;
+        Ok(RestClient {
+            http,
+            prefix: url.path().trim_end_matches('/').to_string(),
+            base,
+            signer,
+            limiter: Arc::new(RateLimiter::new(cfg.limits)),
+            max_retries: cfg.max_rate_limit_retries,
+            backoff: cfg.rate_limit_backoff,
+        })
+    }
+
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
+    }
+
+    /// Send one request: take tokens, sign, send; on 429 back off (exponential
+    /// with jitter; Kalshi sends no Retry-After) and send again, up to the
+    /// configured retries. A 429 means the request was not processed, so
+    /// retrying writes is safe; timeouts and 5xx on writes are not retried,
+    /// since the order may have landed (callers reconcile by client order id).
+    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        bucket: Bucket,
+        cost: u32,
+    ) -> Result<T, VenueError> {
+        let idempotent = method == Method::GET;
+        let mut attempt = 0u32;
+        loop {
+            self.limiter.acquire(bucket, cost).await.map_err(|e| invalid(e.to_string()))?;
+            let h = self.signer.headers(method.as_str(), &format!("{}{path}", self.prefix));
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .header(auth::HEADER_KEY, &h.key)
+                .header(auth::HEADER_TIMESTAMP, &h.timestamp)
+                .header(auth::HEADER_SIGNATURE, &h.signature);
+            if !query.is_empty() {
+                req = req.query(query);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let started = Instant::now();
+            let sent = req.send().await;
+            metrics::REST_LATENCY.with_label_values(&[endpoint]).observe(started.elapsed().as_secs_f64());
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    metrics::REQUESTS.with_label_values(&[endpoint, "network"]).inc();
+                    if idempotent && attempt < 2 {
+                        tokio::time::sleep(self.backoff.delay(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(unavailable(format!("{endpoint}: {e}")));
+                }
+            };
+            let status = resp.status();
+            let text = resp.text().await.map_err(|e| unavailable(format!("{endpoint}: reading body: {e}")))?;
+            if status.is_success() {
+                metrics::REQUESTS.with_label_values(&[endpoint, "ok"]).inc();
+                return serde_json::from_str(&text).map_err(|e| {
+                    arbytron_telemetry::malformed("kalshi-rest", endpoint, &text);
+                    malformed(format!("{endpoint}: {e}"))
+                });
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                metrics::RATE_LIMITED.with_label_values(&["kalshi"]).inc();
+                metrics::REQUESTS.with_label_values(&[endpoint, "429"]).inc();
+                if attempt < self.max_retries {
+                    let delay = self.backoff.delay(attempt);
+                    tracing::debug!(endpoint, attempt, delay_ms = delay.as_millis() as u64, "kalshi 429, backing off");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(api_error(status, &text));
+            }
+            metrics::REQUESTS.with_label_values(&[endpoint, status.as_str()]).inc();
+            if status.is_server_error() && idempotent && attempt < 2 {
+                tokio::time::sleep(self.backoff.delay(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(api_error(status, &text));
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, VenueError> {
+        self.call::<T, ()>(Method::GET, endpoint, path, query, None, Bucket::Read, COST_DEFAULT).await
+    }
+
+    // ------------------------------------------------------------ market data
+
+    pub async fn series(&self, series_ticker: &str) -> Result<wire::Series, VenueError> {
+        let r: wire::SeriesResponse = self.get("series", &format!("/series/{series_ticker}"), &[]).await?;
+        Ok(r.series)
+    }
+
+    pub async fn events_page(&self, f: &ListFilter, cursor: Option<&str>) -> Result<wire::EventsPage, VenueError> {
+        self.get("events", "/events", &f.query(cursor)).await
+    }
+
+    pub async fn markets_page(&self, f: &ListFilter, cursor: Option<&str>) -> Result<wire::MarketsPage, VenueError> {
+        self.get("markets", "/markets", &f.query(cursor)).await
+    }
+
+    /// Every event matching `f`, following cursors until an empty one.
+    pub async fn all_events(&self, f: &ListFilter) -> Result<Vec<wire::Event>, VenueError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.events_page(f, cursor.as_deref()).await?;
+            out.extend(page.events);
+            match page.cursor.filter(|c| !c.is_empty()) {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every market matching `f`, following cursors until an empty one.
+    pub async fn all_markets(&self, f: &ListFilter) -> Result<Vec<wire::Market>, VenueError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.markets_page(f, cursor.as_deref()).await?;
+            out.extend(page.markets);
+            match page.cursor.filter(|c| !c.is_empty()) {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn market(&self, ticker: &str) -> Result<wire::Market, VenueError> {
+        let r: wire::MarketResponse = self.get("market", &format!("/markets/{ticker}"), &[]).await?;
+        Ok(r.market)
+    }
+
+    /// `depth` 0 = every level.
+    pub async fn orderbook(&self, ticker: &str, depth: u32) -> Result<wire::OrderbookResponse, VenueError> {
+        self.get("orderbook", &format!("/markets/{ticker}/orderbook"), &[("depth", depth.to_string())]).await
+    }
+
+    // ----------------------------------------------------------------- orders
+
+    pub async fn create_order(&self, order: &wire::CreateOrderV2) -> Result<wire::CreateOrderResponse, VenueError> {
+        self.call(
+            Method::POST,
+            "create_order",
+            "/portfolio/events/orders",
+            &[],
+            Some(order),
+            Bucket::Write,
+            COST_DEFAULT,
+        )
+        .await
+    }
+
+    /// Batch create: billed per order (the whole batch must fit the bucket).
+    /// Kalshi answers 201 even when single orders fail, so every element is
+    /// checked and returned as its own result, in request order.
+    pub async fn batch_create(
+        &self,
+        orders: &[wire::CreateOrderV2],
+    ) -> Result<Vec<Result<wire::CreateOrderResponse, VenueError>>, VenueError> {
+        let cost = COST_DEFAULT.saturating_mul(orders.len() as u32);
+        let body = wire::BatchCreateRequest { orders };
+        let r: wire::BatchCreateResponse = self
+            .call(
+                Method::POST,
+                "batch_create",
+                "/portfolio/events/orders/batched",
+                &[],
+                Some(&body),
+                Bucket::Write,
+                cost,
+            )
+            .await?;
+        if r.orders.len() != orders.len() {
+            return Err(malformed(format!(
+                "batch of {} orders answered with {} results",
+                orders.len(),
+                r.orders.len()
+            )));
+        }
+        Ok(r.orders
+            .into_iter()
+            .map(|item| match item.error {
+                Some(e) => Err(VenueError::Rejected {
+                    venue: VENUE,
+                    code: e.code,
+                    message: if e.details.is_empty() { e.message } else { format!("{} ({})", e.message, e.details) },
+                }),
+                None => serde_json::from_value::<wire::CreateOrderResponse>(serde_json::Value::Object(item.rest))
+                    .map_err(|e| malformed(format!("batch element: {e}"))),
+            })
+            .collect())
+    }
+
+    pub async fn cancel_order(&self, order_id: &str) -> Result<wire::CancelResponse, VenueError> {
+        self.call::<_, ()>(
+            Method::DELETE,
+            "cancel_order",
+            &format!("/portfolio/events/orders/{order_id}"),
+            &[],
+            None,
+            Bucket::Write,
+            COST_CANCEL,
+        )
+        .await
+    }
+
+    pub async fn order(&self, order_id: &str) -> Result<wire::Order, VenueError> {
+        let r: wire::OrderResponse = self.get("order", &format!("/portfolio/orders/{order_id}"), &[]).await?;
+        Ok(r.order)
+    }
+
+    /// Every order matching the filters (`ticker`, `status`), all pages.
+    pub async fn orders(&self, ticker: Option<&str>, status: Option<&str>) -> Result<Vec<wire::Order>, VenueError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "1000".to_string())];
+            if let Some(t) = ticker {
+                q.push(("ticker", t.to_string()));
+            }
+            if let Some(s) = status {
+                q.push(("status", s.to_string()));
+            }
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let page: wire::OrdersPage = self.get("orders", "/portfolio/orders", &q).await?;
+            out.extend(page.orders);
+            match page.cursor.filter(|c| !c.is_empty()) {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- portfolio
+
+    /// Fills since `min_ts` (Unix seconds), all pages.
+    pub async fn fills(&self, ticker: Option<&str>, min_ts: Option<i64>) -> Result<Vec<wire::Fill>, VenueError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "1000".to_string())];
+            if let Some(t) = ticker {
+                q.push(("ticker", t.to_string()));
+            }
+            if let Some(ts) = min_ts {
+                q.push(("min_ts", ts.to_string()));
+            }
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let page: wire::FillsPage = self.get("fills", "/portfolio/fills", &q).await?;
+            out.extend(page.fills);
+            match page.cursor.filter(|c| !c.is_empty()) {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn positions(&self) -> Result<Vec<wire::MarketPosition>, VenueError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "1000".to_string())];
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let page: wire::PositionsPage = self.get("positions", "/portfolio/positions", &q).await?;
+            out.extend(page.market_positions);
+            match page.cursor.filter(|c| !c.is_empty()) {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn balance(&self) -> Result<wire::Balance, VenueError> {
+        self.get("balance", "/portfolio/balance", &[]).await
+    }
+}
+
+/// Kept for callers that want to wait out a backoff without a client.
+pub async fn sleep_backoff(b: &Backoff, attempt: u32) {
+    tokio::time::sleep(b.delay(attempt).min(Duration::from_secs(60))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_in_every_shape() {
+        let e = api_error(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":{"code":"authentication_error","message":"bad","details":"INCORRECT_API_KEY_SIGNATURE"}}"#,
+        );
+        assert!(matches!(&e, VenueError::Auth { message, .. } if message.contains("authentication_error")));
+        let e = api_error(StatusCode::BAD_REQUEST, r#"{"code":"bad_request","message":"bad request","details":"x"}"#);
+        assert!(matches!(&e, VenueError::Rejected { code, .. } if code == "bad_request"));
+        let e = api_error(StatusCode::TOO_MANY_REQUESTS, r#"{"error":"too many requests"}"#);
+        assert!(matches!(&e, VenueError::RateLimited { message, .. } if message == "too many requests"));
+        let e = api_error(StatusCode::GONE, "not json");
+        assert!(matches!(&e, VenueError::Rejected { code, .. } if code == "http_410"));
+        assert!(api_error(StatusCode::BAD_GATEWAY, "").is_transient());
+    }
+}

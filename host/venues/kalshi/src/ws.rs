@@ -1,0 +1,507 @@
+//! The market-data WebSocket: signed connect, subscriptions, per-`sid`
+//! sequence checks, books from snapshots and deltas, resyncs, staleness,
+//! pings, silence detection and reconnects.
+//!
+//! Every book is either *fresh* (built from a snapshot plus every delta since,
+//! with no sequence gap) or *stale*; only fresh books are published as books,
+//! and consumers hear `Feed{Stale}` the moment we stop vouching for one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbytron_model::venue::{UpdateSink, VenueError};
+use arbytron_model::{FeedState, MarketKey, MarketStatus, MarketUpdate, Side, Venue};
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::auth::{self, Signer};
+use crate::book::LocalBook;
+use crate::config::KalshiConfig;
+use crate::decode::{self, WsMessage};
+use crate::metrics;
+use crate::rest::unavailable;
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const SOURCE: &str = "kalshi-ws";
+
+/// Open a WebSocket with the upgrade request signed like a REST call.
+pub async fn connect(cfg: &KalshiConfig, signer: &Signer) -> Result<Ws, VenueError> {
+    let (_, ws_url) = cfg.environment.urls();
+    let path = url::Url::parse(&ws_url).map_err(|e| unavailable(format!("WS URL {ws_url:?}: {e}")))?.path().to_string();
+    let mut req = ws_url.as_str().into_client_request().map_err(|e| unavailable(format!("WS request: {e}")))?;
+    let h = signer.headers("GET", &path);
+    let headers = req.headers_mut();
+    for (name, value) in
+        [(auth::HEADER_KEY, h.key), (auth::HEADER_TIMESTAMP, h.timestamp), (auth::HEADER_SIGNATURE, h.signature)]
+    {
+        let v = HeaderValue::from_str(&value).map_err(|_| unavailable("unencodable auth header"))?;
+        headers.insert(name, v);
+    }
+    let connecting = tokio_tungstenite::connect_async(req);
+    match tokio::time::timeout(cfg.request_timeout, connecting).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) if resp.status().as_u16() == 401 => {
+            let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default();
+            Err(VenueError::Auth { venue: Venue::Kalshi, message: format!("WebSocket upgrade refused: {body}") })
+        }
+        Ok(Err(e)) => Err(unavailable(format!("WS connect: {e}"))),
+        Err(_) => Err(unavailable("WS connect timed out")),
+    }
+}
+
+fn now_ms() -> i64 {
+    auth::now_ms()
+}
+
+/// One market's feed state.
+#[derive(Debug)]
+struct MarketState {
+    book: Option<LocalBook>,
+    fresh: bool,
+    last_update: Instant,
+    /// When we asked for a fresh snapshot (resync in progress).
+    resync_since: Option<Instant>,
+}
+
+/// Why a session ended.
+enum End {
+    SinkClosed,
+    Failed(&'static str, String),
+}
+
+/// Stream books for `tickers` into `sink` until it closes.
+pub struct BookFeed {
+    cfg: Arc<KalshiConfig>,
+    signer: Arc<Signer>,
+    tickers: Vec<String>,
+    sink: UpdateSink,
+    markets: HashMap<String, MarketState>,
+    stale_count: i64,
+}
+
+struct Session {
+    next_id: u64,
+    /// Subscription id -> channel.
+    channels: HashMap<u64, String>,
+    /// Last seq seen per sid.
+    last_seq: HashMap<u64, u64>,
+    book_sid: Option<u64>,
+    /// Outstanding get_snapshot commands, by command id.
+    pending_resync: HashMap<u64, Vec<String>>,
+    got_snapshot: bool,
+}
+
+impl BookFeed {
+    pub fn new(cfg: Arc<KalshiConfig>, signer: Arc<Signer>, tickers: Vec<String>, sink: UpdateSink) -> BookFeed {
+        let markets = tickers
+            .iter()
+            .map(|t| {
+                (t.clone(), MarketState { book: None, fresh: false, last_update: Instant::now(), resync_since: None })
+            })
+            .collect();
+        BookFeed { cfg, signer, tickers, sink, markets, stale_count: 0 }
+    }
+
+    /// Run until the sink closes. Publishes `Stale` for every market first:
+    /// nothing is vouched for before its first snapshot.
+    pub async fn run(mut self) -> Result<(), VenueError> {
+        for t in self.tickers.clone() {
+            self.stale_count += 1;
+            metrics::BOOK_STALE.with_label_values(&["kalshi"]).inc();
+            if !self.publish(MarketUpdate::Feed { market: key(&t), state: FeedState::Stale, venue_ts: now_ms() }).await
+            {
+                return Ok(self.finish());
+            }
+        }
+        let mut attempt = 0u32;
+        loop {
+            let end = match connect(&self.cfg, &self.signer).await {
+                Ok(ws) => {
+                    let (end, healthy) = self.session(ws).await;
+                    if healthy {
+                        attempt = 0;
+                    }
+                    end
+                }
+                Err(VenueError::Auth { message, .. }) => End::Failed("auth", message),
+                Err(e) => End::Failed("connect", e.to_string()),
+            };
+            match end {
+                End::SinkClosed => return Ok(self.finish()),
+                End::Failed(reason, detail) => {
+                    metrics::FEED_RECONNECTS.with_label_values(&["kalshi", reason]).inc();
+                    tracing::warn!(reason, detail, attempt, "kalshi market feed lost; reconnecting");
+                    for t in self.tickers.clone() {
+                        if !self.mark_stale(&t).await {
+                            return Ok(self.finish());
+                        }
+                    }
+                    let delay = self.cfg.reconnect.delay(attempt);
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.sink.closed() => return Ok(self.finish()),
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        metrics::BOOK_STALE.with_label_values(&["kalshi"]).sub(self.stale_count);
+        self.stale_count = 0;
+    }
+
+    async fn publish(&self, u: MarketUpdate) -> bool {
+        self.sink.send(u).await.is_ok()
+    }
+
+    /// Stop vouching for a book: drop it and tell consumers. Returns false if the sink is gone.
+    async fn mark_stale(&mut self, ticker: &str) -> bool {
+        let Some(m) = self.markets.get_mut(ticker) else { return true };
+        m.book = None;
+        if !m.fresh {
+            return true;
+        }
+        m.fresh = false;
+        self.stale_count += 1;
+        metrics::BOOK_STALE.with_label_values(&["kalshi"]).inc();
+        self.publish(MarketUpdate::Feed { market: key(ticker), state: FeedState::Stale, venue_ts: now_ms() }).await
+    }
+
+    /// Returns (why it ended, whether it got far enough to reset the backoff).
+    async fn session(&mut self, mut ws: Ws) -> (End, bool) {
+        let mut s = Session {
+            next_id: 1,
+            channels: HashMap::new(),
+            last_seq: HashMap::new(),
+            book_sid: None,
+            pending_resync: HashMap::new(),
+            got_snapshot: false,
+        };
+        let subs = [
+            json!({"channels": ["orderbook_delta"], "market_tickers": self.tickers, "use_yes_price": self.cfg.use_yes_price}),
+            json!({"channels": ["ticker"], "market_tickers": self.tickers}),
+            json!({"channels": ["market_lifecycle_v2"]}),
+        ];
+        for params in subs {
+            if let Err(e) = send_cmd(&mut ws, &mut s, "subscribe", params).await {
+                return (End::Failed("send", e), false);
+            }
+        }
+        for m in self.markets.values_mut() {
+            m.resync_since = Some(Instant::now());
+        }
+        let tick = (self.cfg.stale_after / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let mut check = tokio::time::interval(tick);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let end = loop {
+            tokio::select! {
+                frame = tokio::time::timeout(self.cfg.silence_timeout, ws.next()) => {
+                    let frame = match frame {
+                        Err(_) => break End::Failed("silence", format!("no frame for {:?}", self.cfg.silence_timeout)),
+                        Ok(None) => break End::Failed("closed", "stream ended".into()),
+                        Ok(Some(Err(e))) => break End::Failed("error", e.to_string()),
+                        Ok(Some(Ok(f))) => f,
+                    };
+                    match frame {
+                        Message::Text(t) => {
+                            if let Some(end) = self.on_text(&mut ws, &mut s, t.as_str()).await {
+                                break end;
+                            }
+                        }
+                        Message::Ping(p) => {
+                            if let Err(e) = ws.send(Message::Pong(p)).await {
+                                break End::Failed("send", e.to_string());
+                            }
+                        }
+                        Message::Close(c) => break End::Failed("closed", format!("server closed: {c:?}")),
+                        Message::Binary(b) => {
+                            arbytron_telemetry::malformed(SOURCE, "binary_frame", &String::from_utf8_lossy(&b));
+                        }
+                        Message::Pong(_) | Message::Frame(_) => {}
+                    }
+                }
+                _ = check.tick() => {
+                    if let Some(end) = self.check_staleness(&mut ws, &mut s).await {
+                        break end;
+                    }
+                }
+                _ = self.sink.closed() => break End::SinkClosed,
+            }
+        };
+        let _ = ws.close(None).await;
+        (end, s.got_snapshot)
+    }
+
+    /// Books quiet for longer than `stale_after` are re-verified with a fresh
+    /// snapshot; a resync that is not answered in that time ends the session.
+    async fn check_staleness(&mut self, ws: &mut Ws, s: &mut Session) -> Option<End> {
+        let limit = self.cfg.stale_after;
+        let mut quiet = Vec::new();
+        for (t, m) in &self.markets {
+            if let Some(since) = m.resync_since {
+                if since.elapsed() > limit {
+                    return Some(End::Failed("resync_timeout", format!("{t}: no snapshot within {limit:?}")));
+                }
+            } else if m.fresh && m.last_update.elapsed() > limit {
+                quiet.push(t.clone());
+            }
+        }
+        if quiet.is_empty() {
+            return None;
+        }
+        for t in &quiet {
+            if !self.mark_stale(t).await {
+                return Some(End::SinkClosed);
+            }
+        }
+        self.resync(ws, s, quiet, "quiet").await
+    }
+
+    /// Ask for fresh snapshots of `tickers` on the book subscription.
+    async fn resync(
+        &mut self,
+        ws: &mut Ws,
+        s: &mut Session,
+        tickers: Vec<String>,
+        reason: &'static str,
+    ) -> Option<End> {
+        metrics::FEED_RESYNCS.with_label_values(&["kalshi", reason]).inc();
+        let Some(sid) = s.book_sid else {
+            return Some(End::Failed("resync", "no book subscription to resync".into()));
+        };
+        for t in &tickers {
+            if let Some(m) = self.markets.get_mut(t) {
+                m.resync_since = Some(Instant::now());
+            }
+        }
+        let id = s.next_id;
+        let params = json!({"sids": [sid], "action": "get_snapshot", "market_tickers": tickers});
+        if let Err(e) = send_cmd(ws, s, "update_subscription", params).await {
+            return Some(End::Failed("send", e));
+        }
+        s.pending_resync.insert(id, tickers);
+        None
+    }
+
+    /// Seq check for one message on `sid`; true when messages were lost.
+    fn gap(s: &mut Session, sid: u64, seq: Option<u64>) -> bool {
+        let Some(seq) = seq else { return false };
+        match s.last_seq.insert(sid, seq) {
+            Some(prev) => seq != prev + 1,
+            None => false,
+        }
+    }
+
+    async fn on_gap(&mut self, ws: &mut Ws, s: &mut Session, sid: u64) -> Option<End> {
+        metrics::FEED_GAPS.with_label_values(&["kalshi"]).inc();
+        if Some(sid) != s.book_sid {
+            // Lifecycle/ticker gaps lose no book state; statuses are re-read on the next discovery.
+            tracing::warn!(sid, "kalshi sequence gap on a non-book subscription");
+            return None;
+        }
+        tracing::warn!(sid, "kalshi book sequence gap; resyncing");
+        let tickers = self.tickers.clone();
+        for t in &tickers {
+            if !self.mark_stale(t).await {
+                return Some(End::SinkClosed);
+            }
+        }
+        self.resync(ws, s, tickers, "gap").await
+    }
+
+    async fn on_text(&mut self, ws: &mut Ws, s: &mut Session, text: &str) -> Option<End> {
+        let msg = match decode::decode(text, self.cfg.use_yes_price) {
+            Ok(m) => m,
+            Err(e) => {
+                arbytron_telemetry::malformed(SOURCE, e.reason, text);
+                tracing::debug!(detail = e.detail, "dropped kalshi message");
+                return None;
+            }
+        };
+        match msg {
+            WsMessage::Subscribed { sid, channel, .. } => {
+                if channel == "orderbook_delta" {
+                    s.book_sid = Some(sid);
+                }
+                s.channels.insert(sid, channel);
+            }
+            WsMessage::Ok { sid: Some(sid), seq, .. } | WsMessage::Unsubscribed { sid: Some(sid), seq } => {
+                if Self::gap(s, sid, seq) {
+                    return self.on_gap(ws, s, sid).await;
+                }
+            }
+            WsMessage::Ok { .. } | WsMessage::Unsubscribed { .. } => {}
+            WsMessage::Error { id, code, msg } => {
+                tracing::warn!(?id, code, msg, "kalshi WebSocket error");
+                // 10 (channel error) and 25 (buffer overflow) are terminal, and a
+                // refused resync leaves books we cannot vouch for: start over.
+                if code == 10 || code == 25 || id.is_some_and(|id| s.pending_resync.contains_key(&id)) {
+                    return Some(End::Failed("server_error", format!("code {code}: {msg}")));
+                }
+            }
+            WsMessage::Snapshot { id, sid, seq, ticker, yes, no } => {
+                if let Some(id) = id {
+                    s.pending_resync.remove(&id);
+                }
+                if Self::gap(s, sid, seq) {
+                    if let Some(end) = self.on_gap(ws, s, sid).await {
+                        return Some(end);
+                    }
+                }
+                s.got_snapshot = true;
+                return self.on_snapshot(&ticker, &yes, &no).await;
+            }
+            WsMessage::Delta { sid, seq, ticker, side, price, delta, ts_ms } => {
+                if Self::gap(s, sid, seq) {
+                    return self.on_gap(ws, s, sid).await;
+                }
+                if let Some(ts) = ts_ms {
+                    metrics::FEED_LAG.with_label_values(&["kalshi"]).observe(((now_ms() - ts).max(0)) as f64 / 1000.0);
+                }
+                let Some(m) = self.markets.get_mut(&ticker) else { return None };
+                // Deltas before the first (or the resync) snapshot are dropped.
+                let (true, Some(book)) = (m.fresh, m.book.as_mut()) else { return None };
+                if let Err(e) = book.apply(side, price, delta) {
+                    arbytron_telemetry::malformed(SOURCE, "bad_level", text);
+                    tracing::warn!(ticker, error = %e, "bad kalshi delta; resyncing book");
+                    if !self.mark_stale(&ticker).await {
+                        return Some(End::SinkClosed);
+                    }
+                    return self.resync(ws, s, vec![ticker], "bad_delta").await;
+                }
+                m.last_update = Instant::now();
+                return self.publish_book(ws, s, &ticker, ts_ms.unwrap_or_else(now_ms)).await;
+            }
+            WsMessage::Lifecycle { sid, seq, ticker, event_type, result, deactivated } => {
+                if let Some(sid) = sid {
+                    if Self::gap(s, sid, seq) {
+                        if let Some(end) = self.on_gap(ws, s, sid).await {
+                            return Some(end);
+                        }
+                    }
+                }
+                if !self.markets.contains_key(&ticker) {
+                    return None;
+                }
+                let status = match event_type.as_str() {
+                    "deactivated" => Some(MarketStatus::Paused),
+                    "activated" => Some(MarketStatus::Open),
+                    "determined" | "settled" => Some(MarketStatus::Settled {
+                        result: match result.as_str() {
+                            "yes" => Some(Side::Yes),
+                            "no" => Some(Side::No),
+                            _ => None,
+                        },
+                    }),
+                    _ if deactivated == Some(true) => Some(MarketStatus::Paused),
+                    _ => None,
+                };
+                if let Some(status) = status {
+                    if !self.publish(MarketUpdate::Status { market: key(&ticker), status, venue_ts: now_ms() }).await {
+                        return Some(End::SinkClosed);
+                    }
+                }
+            }
+            WsMessage::Ticker { ts_ms, .. } => {
+                if let Some(ts) = ts_ms {
+                    metrics::FEED_LAG.with_label_values(&["kalshi"]).observe(((now_ms() - ts).max(0)) as f64 / 1000.0);
+                }
+            }
+            WsMessage::Other { sid: Some(sid), seq, .. } => {
+                if Self::gap(s, sid, seq) {
+                    return self.on_gap(ws, s, sid).await;
+                }
+            }
+            WsMessage::Fill(_) | WsMessage::Other { .. } => {}
+        }
+        None
+    }
+
+    async fn on_snapshot(
+        &mut self,
+        ticker: &str,
+        yes: &[(arbytron_model::Price, arbytron_model::Qty)],
+        no: &[(arbytron_model::Price, arbytron_model::Qty)],
+    ) -> Option<End> {
+        let Some(m) = self.markets.get_mut(ticker) else { return None };
+        match LocalBook::from_snapshot(yes, no) {
+            Ok(b) => {
+                m.book = Some(b);
+                m.last_update = Instant::now();
+                m.resync_since = None;
+            }
+            Err(e) => {
+                arbytron_telemetry::malformed(SOURCE, "bad_snapshot", &format!("{ticker}: {e}"));
+                return None;
+            }
+        }
+        let depth = self.cfg.book_depth;
+        let book = match m.book.as_ref().map(|b| b.to_book(depth)) {
+            Some(Ok(b)) => b,
+            _ => {
+                arbytron_telemetry::malformed(SOURCE, "crossed_snapshot", ticker);
+                m.book = None;
+                return None;
+            }
+        };
+        let was_fresh = m.fresh;
+        m.fresh = true;
+        if !self.publish(MarketUpdate::Book { market: key(ticker), book, venue_ts: now_ms() }).await {
+            return Some(End::SinkClosed);
+        }
+        if !was_fresh {
+            self.stale_count -= 1;
+            metrics::BOOK_STALE.with_label_values(&["kalshi"]).dec();
+            if !self
+                .publish(MarketUpdate::Feed { market: key(ticker), state: FeedState::Fresh, venue_ts: now_ms() })
+                .await
+            {
+                return Some(End::SinkClosed);
+            }
+        }
+        None
+    }
+
+    async fn publish_book(&mut self, ws: &mut Ws, s: &mut Session, ticker: &str, venue_ts: i64) -> Option<End> {
+        let depth = self.cfg.book_depth;
+        let Some(m) = self.markets.get(ticker) else { return None };
+        let Some(local) = m.book.as_ref() else { return None };
+        match local.to_book(depth) {
+            Ok(book) => {
+                if !self.publish(MarketUpdate::Book { market: key(ticker), book, venue_ts }).await {
+                    return Some(End::SinkClosed);
+                }
+                None
+            }
+            Err(e) => {
+                // A crossed book means we missed something the sequence did not show.
+                tracing::warn!(ticker, error = %e, "kalshi book inconsistent; resyncing");
+                if !self.mark_stale(ticker).await {
+                    return Some(End::SinkClosed);
+                }
+                self.resync(ws, s, vec![ticker.to_string()], "crossed").await
+            }
+        }
+    }
+}
+
+fn key(ticker: &str) -> MarketKey {
+    MarketKey::new(Venue::Kalshi, ticker)
+}
+
+async fn send_cmd(ws: &mut Ws, s: &mut Session, cmd: &str, params: serde_json::Value) -> Result<(), String> {
+    let id = s.next_id;
+    s.next_id += 1;
+    let text = json!({"id": id, "cmd": cmd, "params": params}).to_string();
+    ws.send(Message::text(text)).await.map_err(|e| e.to_string())
+}
