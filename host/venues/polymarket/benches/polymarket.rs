@@ -1,1 +1,2 @@
+//! Criterion benches: order signing and market-channel decode + apply.
 fn main() {}
