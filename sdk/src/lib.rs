@@ -25,10 +25,12 @@
 
 extern crate self as arbytron_sdk;
 
+pub mod amm;
 pub mod fees;
 pub mod money;
 pub mod strategy;
 pub mod types;
+pub mod wide;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

@@ -103,12 +103,11 @@ pub fn parse_micros(input: &str) -> Result<i64, AmountError> {
     }
     // Drop trailing zeros beyond the sixth decimal; anything else there is too precise.
     let mut value: i128 = 0;
-    let mut seen = 0i64;
     let total = int_part.len() as i64 + frac_part.len() as i64;
     let keep = total - (scale - 6).max(0); // digits that land at or above 1e-6
-    for d in digits {
+    for (seen, d) in digits.enumerate() {
         let d = (d - b'0') as i128;
-        if seen < keep {
+        if (seen as i64) < keep {
             value = value
                 .checked_mul(10)
                 .and_then(|v| v.checked_add(d))
@@ -116,7 +115,6 @@ pub fn parse_micros(input: &str) -> Result<i64, AmountError> {
         } else if d != 0 {
             return Err(AmountError::TooPrecise(truncate(input)));
         }
-        seen += 1;
     }
     // value now has min(scale, 6) decimals; bring it to exactly 6.
     let shift = 6 - scale.min(6);

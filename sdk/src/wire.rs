@@ -129,7 +129,7 @@ pub struct PackedLegs<'a> {
 impl<'a> PackedLegs<'a> {
     /// Check every word once; afterwards [`PackedLegs::leg`] cannot fail.
     pub fn new(legs: &'a [i64], data: &'a [i64]) -> Result<PackedLegs<'a>, WireError> {
-        if legs.len() % LEG_WORDS != 0 {
+        if !legs.len().is_multiple_of(LEG_WORDS) {
             return Err(WireError::Ragged(legs.len()));
         }
         let p = PackedLegs { legs, data };
@@ -225,7 +225,7 @@ impl<'a> PackedLegs<'a> {
 
 /// Reinterpret `(price, qty)` word pairs as levels after checking each one.
 fn levels_from_words(leg: usize, words: &[i64]) -> Result<&[Level], WireError> {
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err(WireError::BadWord { leg, field: "levels-length", value: words.len() as i64 });
     }
     for (level, pair) in words.chunks_exact(2).enumerate() {
