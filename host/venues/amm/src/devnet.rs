@@ -1,0 +1,170 @@
+//! A local EVM node (anvil) for tests, benchmarks and the demo.
+//!
+//! anvil comes from the npm package `@foundry-rs/anvil` (a dev dependency in the repository's
+//! `package.json`); `npm ci` at the repository root installs it. The native binary of the
+//! platform package is started directly (not the Node wrapper), so killing the child really
+//! stops the node. `ARBYTRON_ANVIL` overrides the path.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::signers::local::PrivateKeySigner;
+use arbytron_telemetry::Secret;
+
+use crate::Error;
+use crate::chain::read_provider;
+
+/// The repository root, where `package.json` and `node_modules/` live.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..")
+}
+
+fn platform_package() -> Option<&'static str> {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => Some("anvil-linux-amd64"),
+        ("linux", "aarch64") => Some("anvil-linux-arm64"),
+        ("macos", "x86_64") => Some("anvil-darwin-amd64"),
+        ("macos", "aarch64") => Some("anvil-darwin-arm64"),
+        _ => None,
+    }
+}
+
+/// Path of the anvil binary, or an error that says how to install it.
+pub fn anvil_binary() -> Result<PathBuf, Error> {
+    if let Some(p) = std::env::var_os("ARBYTRON_ANVIL") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = repo_root();
+    let install = format!("anvil is not installed: run `npm ci` in {}", root.display());
+    let pkg =
+        platform_package().ok_or_else(|| Error::Node(format!("{install} (no anvil package for this platform)")))?;
+    let bin = root.join("node_modules/@foundry-rs").join(pkg).join("bin/anvil");
+    if bin.is_file() { Ok(bin) } else { Err(Error::Node(install)) }
+}
+
+/// How to start the node.
+#[derive(Clone, Debug, Default)]
+pub struct AnvilOptions {
+    /// `None`: automine (a block per transaction). `Some(s)`: a block every `s` seconds.
+    pub block_time: Option<u64>,
+    /// Start with mining off (blocks only on `evm_mine`): for ordering transactions by hand.
+    pub no_mining: bool,
+}
+
+/// A running anvil on a free loopback port; stopped when dropped.
+pub struct Anvil {
+    child: Child,
+    url: url::Url,
+}
+
+/// anvil's first default dev account (from its well-known test mnemonic); funded at start.
+const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+impl Anvil {
+    pub fn spawn(opts: AnvilOptions) -> Result<Anvil, Error> {
+        let bin = anvil_binary()?;
+        let port = free_port()?;
+        let mut cmd = Command::new(&bin);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--accounts", "2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(s) = opts.block_time {
+            cmd.args(["--block-time", &s.to_string()]);
+        }
+        if opts.no_mining {
+            cmd.arg("--no-mining");
+        }
+        let child = cmd.spawn().map_err(|e| Error::Node(format!("cannot start {}: {e}", bin.display())))?;
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}"))
+            .map_err(|e| Error::Node(format!("bad node url: {e}")))?;
+        Ok(Anvil { child, url })
+    }
+
+    /// Wait until the node answers.
+    pub async fn ready(&self) -> Result<(), Error> {
+        let provider = self.provider();
+        let start = Instant::now();
+        loop {
+            if provider.get_chain_id().await.is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err(Error::Node(format!("anvil at {} did not answer within 30 s", self.url)));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Spawn and wait until ready.
+    pub async fn start(opts: AnvilOptions) -> Result<Anvil, Error> {
+        let node = Anvil::spawn(opts)?;
+        node.ready().await?;
+        Ok(node)
+    }
+
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    pub fn provider(&self) -> DynProvider {
+        read_provider(&self.url)
+    }
+
+    /// The funded dev account anvil starts with.
+    pub fn dev_key(&self) -> Secret {
+        Secret::new(DEV_KEY)
+    }
+
+    /// A fresh random account with `ether` of native balance (via `anvil_setBalance`), so
+    /// tests sharing a node never share a nonce.
+    pub async fn funded_account(&self, ether: u64) -> Result<Secret, Error> {
+        let signer = PrivateKeySigner::random();
+        self.set_balance(signer.address(), U256::from(ether) * U256::from(10u64).pow(U256::from(18u64))).await?;
+        Ok(Secret::new(format!("0x{}", hex::encode(signer.to_bytes()))))
+    }
+
+    pub async fn set_balance(&self, who: Address, wei: U256) -> Result<(), Error> {
+        let _: serde_json::Value =
+            self.provider().raw_request("anvil_setBalance".into(), (who, wei)).await.map_err(Error::rpc)?;
+        Ok(())
+    }
+
+    /// Mine one block now.
+    pub async fn mine(&self) -> Result<(), Error> {
+        let _: serde_json::Value = self.provider().raw_request("evm_mine".into(), ()).await.map_err(Error::rpc)?;
+        Ok(())
+    }
+
+    /// Turn automine on or off.
+    pub async fn set_automine(&self, on: bool) -> Result<(), Error> {
+        let _: serde_json::Value =
+            self.provider().raw_request("evm_setAutomine".into(), (on,)).await.map_err(Error::rpc)?;
+        Ok(())
+    }
+
+    /// Transactions waiting in the node's mempool.
+    pub async fn pending_count(&self) -> Result<u64, Error> {
+        let status: serde_json::Value =
+            self.provider().raw_request("txpool_status".into(), ()).await.map_err(Error::rpc)?;
+        let pending = status.get("pending").and_then(|v| v.as_str()).unwrap_or("0x0");
+        u64::from_str_radix(pending.trim_start_matches("0x"), 16)
+            .map_err(|e| Error::Malformed(format!("txpool_status pending {pending:?}: {e}")))
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, Error> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Node(format!("no free loopback port: {e}")))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| Error::Node(format!("no free loopback port: {e}")))
+}
