@@ -154,7 +154,7 @@ pub enum VenueError {
     #[error("rejected by {venue}: {code}: {message}")]
     Rejected { venue: Venue, code: String, message: String },
     /// Authentication failed (bad key, bad signature, clock skew).
-    #[error("authentication with {venue} failed: {0}", venue = .venue)]
+    #[error("authentication with {venue} failed: {message}")]
     Auth { venue: Venue, message: String },
     /// Rate limited even after backing off.
     #[error("{venue} rate limit: {message}")]
