@@ -591,11 +591,13 @@ impl Venue {
     ) -> Result<Submitted, ApiError> {
         let account = self.accounts.get(api_key).and_then(|a| a.account.clone()).ok_or_else(|| ApiError::new(401, "Unauthorized/Invalid api key"))?;
         let o = &p.order;
-        match o.signatureType {
-            0 if o.maker == account.address && o.signer == account.address => {}
-            1 | 2 if o.signer == account.address && Some(o.maker) == account.funder => {}
-            0..=2 => return Err(ApiError::bad("the order's maker/signer do not belong to this API key")),
-            t => return Err(ApiError::bad(format!("unsupported signature type {t}"))),
+        // An API key trades for one wallet: its EOA (type 0), or the proxy or
+        // Safe it signs for (types 1 and 2).
+        match (o.signatureType, account.funder) {
+            (0, None) if o.maker == account.address && o.signer == account.address => {}
+            (1 | 2, Some(funder)) if o.signer == account.address && o.maker == funder => {}
+            (0..=2, _) => return Err(ApiError::bad("the order's maker/signer do not belong to this API key")),
+            (t, _) => return Err(ApiError::bad(format!("unsupported signature type {t}"))),
         }
         let (cid, token_side) =
             self.tokens.get(&p.token_id).cloned().ok_or_else(|| ApiError::bad("Invalid order payload: unknown token id"))?;
