@@ -362,6 +362,9 @@ impl Exchange {
                 }
             }
         }
+        // Removals first, as a matching engine reports a match: every
+        // intermediate book a client rebuilds is then uncrossed.
+        changes.sort_by_key(|c| c.2.is_positive());
         let top_changed = m.yes_levels.last_key_value() != yes.last_key_value()
             || m.no_levels.last_key_value() != no.last_key_value();
         m.yes_levels = yes;

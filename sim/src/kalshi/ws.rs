@@ -329,7 +329,7 @@ async fn connection(socket: WebSocket, s: Shared, key: String) {
         let frozen = frozen_until.is_some_and(|t| Instant::now() < t);
         let thaw = frozen_until.unwrap_or_else(Instant::now);
         tokio::select! {
-            m = c.socket.recv() => match m {
+            m = c.socket.recv(), if !frozen => match m {
                 Some(Ok(Message::Text(t))) => {
                     if !c.command(t.as_str()).await {
                         break;

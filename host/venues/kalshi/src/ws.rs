@@ -3,8 +3,10 @@
 //! pings, silence detection and reconnects.
 //!
 //! Every book is either *fresh* (built from a snapshot plus every delta since,
-//! with no sequence gap) or *stale*; only fresh books are published as books,
-//! and consumers hear `Feed{Stale}` the moment we stop vouching for one.
+//! with no sequence gap, and uncrossed) or *stale*; only fresh books are
+//! published as books, and consumers hear `Feed{Stale}` the moment we stop
+//! vouching for one. A book that crosses after a delta is held back (stale)
+//! while later deltas may uncross it, and resynced if they do not.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,6 +71,8 @@ struct MarketState {
     last_update: Instant,
     /// When we asked for a fresh snapshot (resync in progress).
     resync_since: Option<Instant>,
+    /// Since when the synced book has been crossed (not published meanwhile).
+    crossed_since: Option<Instant>,
 }
 
 /// Why a session ended.
@@ -104,7 +108,14 @@ impl BookFeed {
         let markets = tickers
             .iter()
             .map(|t| {
-                (t.clone(), MarketState { book: None, fresh: false, last_update: Instant::now(), resync_since: None })
+                let m = MarketState {
+                    book: None,
+                    fresh: false,
+                    last_update: Instant::now(),
+                    resync_since: None,
+                    crossed_since: None,
+                };
+                (t.clone(), m)
             })
             .collect();
         BookFeed { cfg, signer, tickers, sink, markets, stale_count: 0 }
@@ -168,6 +179,7 @@ impl BookFeed {
     async fn mark_stale(&mut self, ticker: &str) -> bool {
         let Some(m) = self.markets.get_mut(ticker) else { return true };
         m.book = None;
+        m.crossed_since = None;
         if !m.fresh {
             return true;
         }
@@ -203,14 +215,19 @@ impl BookFeed {
         let tick = (self.cfg.stale_after / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         let mut check = tokio::time::interval(tick);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One deadline across loop turns: the periodic check must not reset it.
+        let mut last_frame = Instant::now();
         let end = loop {
             tokio::select! {
-                frame = tokio::time::timeout(self.cfg.silence_timeout, ws.next()) => {
+                _ = tokio::time::sleep_until(last_frame + self.cfg.silence_timeout) => {
+                    break End::Failed("silence", format!("no frame for {:?}", self.cfg.silence_timeout));
+                }
+                frame = ws.next() => {
+                    last_frame = Instant::now();
                     let frame = match frame {
-                        Err(_) => break End::Failed("silence", format!("no frame for {:?}", self.cfg.silence_timeout)),
-                        Ok(None) => break End::Failed("closed", "stream ended".into()),
-                        Ok(Some(Err(e))) => break End::Failed("error", e.to_string()),
-                        Ok(Some(Ok(f))) => f,
+                        None => break End::Failed("closed", "stream ended".into()),
+                        Some(Err(e)) => break End::Failed("error", e.to_string()),
+                        Some(Ok(f)) => f,
                     };
                     match frame {
                         Message::Text(t) => {
@@ -246,25 +263,33 @@ impl BookFeed {
     /// snapshot; a resync that is not answered in that time ends the session.
     async fn check_staleness(&mut self, ws: &mut Ws, s: &mut Session) -> Option<End> {
         let limit = self.cfg.stale_after;
-        let mut quiet = Vec::new();
+        let grace = limit.min(Duration::from_secs(1));
+        let (mut quiet, mut crossed) = (Vec::new(), Vec::new());
         for (t, m) in &self.markets {
             if let Some(since) = m.resync_since {
                 if since.elapsed() > limit {
                     return Some(End::Failed("resync_timeout", format!("{t}: no snapshot within {limit:?}")));
                 }
+            } else if m.crossed_since.is_some_and(|c| c.elapsed() > grace) {
+                crossed.push(t.clone());
             } else if m.fresh && m.last_update.elapsed() > limit {
                 quiet.push(t.clone());
             }
         }
-        if quiet.is_empty() {
-            return None;
-        }
-        for t in &quiet {
-            if !self.mark_stale(t).await {
-                return Some(End::SinkClosed);
+        for (tickers, reason) in [(quiet, "quiet"), (crossed, "crossed")] {
+            if tickers.is_empty() {
+                continue;
+            }
+            for t in &tickers {
+                if !self.mark_stale(t).await {
+                    return Some(End::SinkClosed);
+                }
+            }
+            if let Some(end) = self.resync(ws, s, tickers, reason).await {
+                return Some(end);
             }
         }
-        self.resync(ws, s, quiet, "quiet").await
+        None
     }
 
     /// Ask for fresh snapshots of `tickers` on the book subscription.
@@ -370,7 +395,7 @@ impl BookFeed {
                 }
                 let Some(m) = self.markets.get_mut(&ticker) else { return None };
                 // Deltas before the first (or the resync) snapshot are dropped.
-                let (true, Some(book)) = (m.fresh, m.book.as_mut()) else { return None };
+                let Some(book) = m.book.as_mut() else { return None };
                 if let Err(e) = book.apply(side, price, delta) {
                     arbytron_telemetry::malformed(SOURCE, "bad_level", text);
                     tracing::warn!(ticker, error = %e, "bad kalshi delta; resyncing book");
@@ -380,7 +405,7 @@ impl BookFeed {
                     return self.resync(ws, s, vec![ticker], "bad_delta").await;
                 }
                 m.last_update = Instant::now();
-                return self.publish_book(ws, s, &ticker, ts_ms.unwrap_or_else(now_ms)).await;
+                return self.publish_book(&ticker, ts_ms.unwrap_or_else(now_ms)).await;
             }
             WsMessage::Lifecycle { sid, seq, ticker, event_type, result, deactivated } => {
                 if let Some(sid) = sid {
@@ -439,6 +464,7 @@ impl BookFeed {
                 m.book = Some(b);
                 m.last_update = Instant::now();
                 m.resync_since = None;
+                m.crossed_since = None;
             }
             Err(e) => {
                 arbytron_telemetry::malformed(SOURCE, "bad_snapshot", &format!("{ticker}: {e}"));
@@ -472,24 +498,45 @@ impl BookFeed {
         None
     }
 
-    async fn publish_book(&mut self, ws: &mut Ws, s: &mut Session, ticker: &str, venue_ts: i64) -> Option<End> {
+    /// Publish a synced book after a change; a crossed book is withheld (and
+    /// the market reported stale) until a later delta uncrosses it.
+    async fn publish_book(&mut self, ticker: &str, venue_ts: i64) -> Option<End> {
         let depth = self.cfg.book_depth;
-        let Some(m) = self.markets.get(ticker) else { return None };
+        let Some(m) = self.markets.get_mut(ticker) else { return None };
         let Some(local) = m.book.as_ref() else { return None };
         match local.to_book(depth) {
             Ok(book) => {
+                m.crossed_since = None;
+                let became_fresh = !m.fresh;
+                m.fresh = true;
                 if !self.publish(MarketUpdate::Book { market: key(ticker), book, venue_ts }).await {
                     return Some(End::SinkClosed);
+                }
+                if became_fresh {
+                    self.stale_count -= 1;
+                    metrics::BOOK_STALE.with_label_values(&["kalshi"]).dec();
+                    let fresh = MarketUpdate::Feed { market: key(ticker), state: FeedState::Fresh, venue_ts: now_ms() };
+                    if !self.publish(fresh).await {
+                        return Some(End::SinkClosed);
+                    }
                 }
                 None
             }
             Err(e) => {
-                // A crossed book means we missed something the sequence did not show.
-                tracing::warn!(ticker, error = %e, "kalshi book inconsistent; resyncing");
-                if !self.mark_stale(ticker).await {
-                    return Some(End::SinkClosed);
+                tracing::debug!(ticker, error = %e, "kalshi book crossed after a delta; holding it back");
+                if m.crossed_since.is_none() {
+                    m.crossed_since = Some(Instant::now());
                 }
-                self.resync(ws, s, vec![ticker.to_string()], "crossed").await
+                if m.fresh {
+                    m.fresh = false;
+                    self.stale_count += 1;
+                    metrics::BOOK_STALE.with_label_values(&["kalshi"]).inc();
+                    let stale = MarketUpdate::Feed { market: key(ticker), state: FeedState::Stale, venue_ts: now_ms() };
+                    if !self.publish(stale).await {
+                        return Some(End::SinkClosed);
+                    }
+                }
+                None
             }
         }
     }

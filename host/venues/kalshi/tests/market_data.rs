@@ -15,7 +15,9 @@ use common::*;
 
 fn nine_markets() -> Vec<MarketSpec> {
     let mut v = Vec::new();
-    for (series, ev, me) in [("KXFED", "KXFED-26DEC", true), ("KXCPI", "KXCPI-26NOV", false), ("KXMLB", "KXMLB-26SEP", true)] {
+    for (series, ev, me) in
+        [("KXFED", "KXFED-26DEC", true), ("KXCPI", "KXCPI-26NOV", false), ("KXMLB", "KXMLB-26SEP", true)]
+    {
         for (i, fair) in ["0.20", "0.45", "0.70"].iter().enumerate() {
             let mut m = MarketSpec::simple(series, ev, &format!("{ev}-M{i}"), p(fair));
             m.mutually_exclusive = me;
@@ -79,10 +81,16 @@ async fn books_match_rest_after(n: u64, use_yes_price: bool) {
     assert!(sent >= n);
     let want = k.orderbook(ticker, 0).await.unwrap();
     assert!(!want.yes_bids.is_empty() && !want.yes_asks.is_empty());
-    wait_for(60, "streamed book to equal the REST book", async || rec.latest_book(&key(ticker)).as_ref() == Some(&want))
-        .await;
+    wait_for(60, "streamed book to equal the REST book", async || {
+        rec.latest_book(&key(ticker)).as_ref() == Some(&want)
+    })
+    .await;
     // No resync was needed: the stream never went stale after the first snapshot.
-    let stale = rec.since(0, &key(ticker)).iter().filter(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. })).count();
+    let stale = rec
+        .since(0, &key(ticker))
+        .iter()
+        .filter(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. }))
+        .count();
     assert_eq!(stale, 1, "only the initial not-yet-synced marker");
     h.shutdown().await;
 }
@@ -107,7 +115,10 @@ fn assert_no_fresh_book_between(updates: &[MarketUpdate]) -> usize {
             MarketUpdate::Feed { state: FeedState::Stale, .. } => stale = true,
             MarketUpdate::Feed { state: FeedState::Fresh, .. } => {
                 assert!(stale, "Fresh without a preceding Stale at {i}");
-                assert!(matches!(updates.get(i.wrapping_sub(1)), Some(MarketUpdate::Book { .. })), "Fresh follows its snapshot");
+                assert!(
+                    matches!(updates.get(i.wrapping_sub(1)), Some(MarketUpdate::Book { .. })),
+                    "Fresh follows its snapshot"
+                );
                 stale = false;
                 resyncs += 1;
             }
@@ -139,7 +150,10 @@ async fn seq_gap_and_disconnect_each_resync_without_serving_stale_books() {
     h.fault(Fault::SeqGap);
     h.set_fair(tickers[0], p("0.25"));
     for t in tickers {
-        wait_for(20, "stale after the gap", async || rec.since(mark, &key(t)).iter().any(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. }))).await;
+        wait_for(20, "stale after the gap", async || {
+            rec.since(mark, &key(t)).iter().any(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. }))
+        })
+        .await;
         wait_for(20, "fresh after the resync", async || rec.state(&key(t)) == Some(FeedState::Fresh)).await;
     }
     assert_eq!(arbytron_kalshi::metrics::FEED_GAPS.with_label_values(&["kalshi"]).get(), gaps + 1);
@@ -153,14 +167,18 @@ async fn seq_gap_and_disconnect_each_resync_without_serving_stale_books() {
     let mark = rec.len();
     h.fault(Fault::Disconnect);
     for t in tickers {
-        wait_for(20, "stale after the disconnect", async || rec.since(mark, &key(t)).iter().any(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. }))).await;
+        wait_for(20, "stale after the disconnect", async || {
+            rec.since(mark, &key(t)).iter().any(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. }))
+        })
+        .await;
         wait_for(20, "fresh after reconnecting", async || rec.state(&key(t)) == Some(FeedState::Fresh)).await;
     }
     // Changes after the reconnect still arrive.
     h.set_fair(tickers[1], p("0.55"));
     for t in tickers {
         let want = k.orderbook(t, 0).await.unwrap();
-        wait_for(20, "book equals REST after the reconnect", async || rec.latest_book(&key(t)) == Some(want.clone())).await;
+        wait_for(20, "book equals REST after the reconnect", async || rec.latest_book(&key(t)) == Some(want.clone()))
+            .await;
         assert_eq!(assert_no_fresh_book_between(&rec.since(mark, &key(t))), 1);
     }
     h.shutdown().await;
@@ -169,7 +187,10 @@ async fn seq_gap_and_disconnect_each_resync_without_serving_stale_books() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_and_quiet_books_are_detected() {
     let t = "KXCPI-26NOV-M1";
-    let h = start(options(nine_markets())).await;
+    let mut o = options(nine_markets());
+    // Pings keep a healthy but quiet connection alive (Kalshi: every 10 s).
+    o.ping_interval = Duration::from_millis(100);
+    let h = start(o).await;
     let mut cfg = config(&h);
     cfg.silence_timeout = Duration::from_millis(300);
     cfg.stale_after = Duration::from_millis(400);
@@ -187,7 +208,10 @@ async fn silence_and_quiet_books_are_detected() {
     let mark = rec.len();
     h.fault(Fault::Freeze { ms: 2_000 });
     wait_for(20, "silence detected", async || reconnects("silence") > silent_before).await;
-    wait_for(20, "stale while silent", async || rec.since(mark, &key(t)).iter().any(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. }))).await;
+    wait_for(20, "stale while silent", async || {
+        rec.since(mark, &key(t)).iter().any(|u| matches!(u, MarketUpdate::Feed { state: FeedState::Stale, .. }))
+    })
+    .await;
     wait_for(20, "fresh after reconnecting", async || rec.state(&key(t)) == Some(FeedState::Fresh)).await;
     assert_no_fresh_book_between(&rec.since(mark, &key(t)));
     h.shutdown().await;
@@ -203,7 +227,10 @@ async fn settlement_arrives_as_a_status_update() {
     h.settle(t, SettleResult::No);
     wait_for(20, "settled status", async || {
         rec.since(0, &key(t)).iter().any(|u| {
-            matches!(u, MarketUpdate::Status { status: MarketStatus::Settled { result: Some(arbytron_model::Side::No) }, .. })
+            matches!(
+                u,
+                MarketUpdate::Status { status: MarketStatus::Settled { result: Some(arbytron_model::Side::No) }, .. }
+            )
         })
     })
     .await;
