@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     /// (epoch, until): connections opened before `epoch` send nothing until `until`.
     pub freeze: Mutex<(u64, Option<Instant>)>,
     pub confirm_delay: Duration,
+    /// Authenticated user-channel connections open now.
+    pub user_connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -321,6 +323,11 @@ impl Handle {
             .collect()
     }
 
+    /// Authenticated user-channel connections open now (tests wait for a subscriber).
+    pub fn user_connections(&self) -> usize {
+        self.shared.user_connections.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// `n` random, non-crossing level changes on a market's book (feed tests).
     pub fn churn(&self, condition_id: &str, n: usize) -> usize {
         self.shared.venue.lock().churn(condition_id, n)
@@ -383,6 +390,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
         venue: Mutex::new(venue),
         freeze: Mutex::new((0, None)),
         confirm_delay: Duration::from_millis(opts.confirm_delay_ms),
+        user_connections: std::sync::atomic::AtomicUsize::new(0),
     });
     let (g, gs, gt) = serve(opts.gamma_port, http::gamma_router(shared.clone())).await?;
     let (c, cs, ct) = serve(opts.clob_port, http::clob_router(shared.clone())).await?;

@@ -213,7 +213,17 @@ async fn market_conn(socket: WebSocket, s: S) {
     }
 }
 
+/// Counts an authenticated user connection for as long as it lives.
+struct Counted(S);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.user_connections.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 async fn user_conn(socket: WebSocket, s: S) {
+    let mut _counted: Option<Counted> = None;
     let (mut tx, mut rx) = socket.split();
     let mut out = Out::new(&s);
     let mut control = s.venue.lock().control_tx.subscribe();
@@ -251,6 +261,10 @@ async fn user_conn(socket: WebSocket, s: S) {
                     let _ = tx.send(Message::Text(json!({"error": "Unauthorized: invalid credentials"}).to_string().into())).await;
                     let _ = tx.send(Message::Close(None)).await;
                     return;
+                }
+                if _counted.is_none() {
+                    s.user_connections.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    _counted = Some(Counted(s.clone()));
                 }
                 api_key = key;
                 markets = req
