@@ -26,7 +26,9 @@
 extern crate self as arbytron_sdk;
 
 pub mod amm;
+pub mod book;
 pub mod fees;
+pub mod grid;
 pub mod money;
 pub mod strategy;
 pub mod types;
