@@ -19,6 +19,7 @@ mod error;
 mod instance;
 pub mod metrics;
 mod set;
+pub mod testing;
 mod watch;
 
 pub use bindings::ReturnLimits;

@@ -77,7 +77,7 @@ fn hostile_modules_are_contained_and_a_good_one_keeps_answering() {
         }),
         (
             "hostile-huge-return",
-            |e| matches!(e, CallError::Invalid { message, .. } if message.contains("100000 orders")),
+            |e| matches!(e, CallError::Invalid { message, .. } if message.contains("10000 orders")),
         ),
     ];
     for (name, expected) in cases {

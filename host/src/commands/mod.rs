@@ -1,0 +1,4 @@
+//! CLI subcommands other than the service itself.
+
+// pub mod money; (fees and quote commands: added with the money math)
+pub mod strategy;
