@@ -236,10 +236,9 @@ impl Chain {
                 let head = self.provider.get_block_number().await.map_err(Error::rpc)?;
                 if head + 1 >= mined_in + self.cfg.confirmations {
                     // Still there after the confirmations (not reorged out)?
-                    if let Some(again) = self.provider.get_transaction_receipt(hash).await.map_err(Error::rpc)? {
-                        if again.block_hash == receipt.block_hash {
-                            return Ok(again);
-                        }
+                    let again = self.provider.get_transaction_receipt(hash).await.map_err(Error::rpc)?;
+                    if let Some(again) = again.filter(|a| a.block_hash == receipt.block_hash) {
+                        return Ok(again);
                     }
                 }
             }

@@ -53,6 +53,8 @@ pub struct AnvilOptions {
     pub block_time: Option<u64>,
     /// Start with mining off (blocks only on `evm_mine`): for ordering transactions by hand.
     pub no_mining: bool,
+    /// Listen on this loopback port instead of a free one.
+    pub port: Option<u16>,
 }
 
 /// A running anvil on a free loopback port; stopped when dropped.
@@ -61,13 +63,22 @@ pub struct Anvil {
     url: url::Url,
 }
 
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> Result<u16, Error> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Node(format!("no free loopback port: {e}")))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| Error::Node(format!("no free loopback port: {e}")))
+}
+
 /// anvil's first default dev account (from its well-known test mnemonic); funded at start.
 const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 impl Anvil {
     pub fn spawn(opts: AnvilOptions) -> Result<Anvil, Error> {
         let bin = anvil_binary()?;
-        let port = free_port()?;
+        let port = match opts.port {
+            Some(p) => p,
+            None => free_port()?,
+        };
         let mut cmd = Command::new(&bin);
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--accounts", "2"])
             .stdin(Stdio::null())
@@ -151,9 +162,14 @@ impl Anvil {
     pub async fn pending_count(&self) -> Result<u64, Error> {
         let status: serde_json::Value =
             self.provider().raw_request("txpool_status".into(), ()).await.map_err(Error::rpc)?;
-        let pending = status.get("pending").and_then(|v| v.as_str()).unwrap_or("0x0");
-        u64::from_str_radix(pending.trim_start_matches("0x"), 16)
-            .map_err(|e| Error::Malformed(format!("txpool_status pending {pending:?}: {e}")))
+        match status.get("pending") {
+            Some(serde_json::Value::Number(n)) => {
+                n.as_u64().ok_or_else(|| Error::Malformed(format!("txpool_status pending {n}")))
+            }
+            Some(serde_json::Value::String(s)) => u64::from_str_radix(s.trim_start_matches("0x"), 16)
+                .map_err(|e| Error::Malformed(format!("txpool_status pending {s:?}: {e}"))),
+            _ => Err(Error::Malformed(format!("txpool_status without pending: {status}"))),
+        }
     }
 }
 
@@ -162,9 +178,4 @@ impl Drop for Anvil {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> Result<u16, Error> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Node(format!("no free loopback port: {e}")))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| Error::Node(format!("no free loopback port: {e}")))
 }

@@ -208,7 +208,12 @@ impl AmmFeed {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "AMM pool reader poll failed; pools marked stale until re-read");
+                    // Warn once per outage, not once per poll.
+                    if follow.stale {
+                        tracing::debug!(error = %e, "AMM pool reader still failing");
+                    } else {
+                        tracing::warn!(error = %e, "AMM pool reader poll failed; pools marked stale until re-read");
+                    }
                     follow.last = None;
                     if !follow.stale {
                         follow.stale = true;
@@ -238,8 +243,8 @@ impl AmmFeed {
     async fn poll(&self, follow: &mut Follow) -> Result<Vec<MarketUpdate>, Error> {
         if follow.pools.len() < follow.markets.len() {
             for &pool in follow.markets.keys() {
-                if !follow.pools.contains_key(&pool) {
-                    follow.pools.insert(pool, self.pool_info(pool).await?);
+                if let std::collections::btree_map::Entry::Vacant(slot) = follow.pools.entry(pool) {
+                    slot.insert(self.pool_info(pool).await?);
                 }
             }
         }

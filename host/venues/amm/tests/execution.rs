@@ -389,3 +389,45 @@ async fn resolution_settles_the_listing_and_redeems_the_winners() {
     assert_eq!(us.collateral_balance(d.pool).await.unwrap(), cash + held[0]);
     assert_eq!(us.outcome_balances(d.pool).await.unwrap(), vec![0, 0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_waits_for_its_configured_confirmations() {
+    let env = Env::start().await;
+    let (d, _lp) = env.funded_market(MarketSpec::new("confirmations", 2, PCT), dollars(100), None).await;
+    let key = env.account_key().await;
+    // Approve with a 1-confirmation instance first; the 3-confirmation one finds the
+    // approval on chain, so its swap is a single transaction.
+    let quick = env.trader_with_key(&key, ExecConfig::default()).await;
+    env.deployer.mint(d.collateral, quick.address(), dollars(10)).await.unwrap();
+    quick.swap(d.pool, 0, SwapIntent::BuyWith { investment: 1_000 }, None).await.unwrap();
+    let held = quick.outcome_balances(d.pool).await.unwrap()[0];
+
+    let tx = arbytron_amm::TxConfig { confirmations: 3, ..common::tx_config() };
+    let chain = Arc::new(arbytron_amm::Chain::connect(env.node.url(), &key, tx).await.unwrap());
+    let us = Arc::new(arbytron_amm::AmmTrader::new(chain, ExecConfig::default()));
+    let swap = tokio::spawn({
+        let us = us.clone();
+        let pool = d.pool;
+        async move { us.swap(pool, 0, SwapIntent::BuyWith { investment: dollars(1) }, None).await }
+    });
+    // Automine puts the swap in a block at once; nothing else makes blocks.
+    let mut mined = false;
+    for _ in 0..2_000 {
+        if us.outcome_balances(d.pool).await.unwrap()[0] > held {
+            mined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(mined, "the swap was mined");
+    let mined_in = env.node.provider().get_block_number().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!swap.is_finished(), "finished with 1 of 3 confirmations");
+    env.node.mine().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!swap.is_finished(), "finished with 2 of 3 confirmations");
+    env.node.mine().await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), swap).await.expect("finishes").unwrap().unwrap();
+    assert_eq!(out.block, Some(mined_in));
+    assert!(matches!(out.result, SwapResult::Done { .. }));
+}
