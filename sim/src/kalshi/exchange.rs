@@ -20,6 +20,9 @@ use crate::maker::{self, MakerConfig};
 use crate::matching::{BookSide, NewOrder, OrderBook, RejectReason, SelfTrade, Tif};
 use crate::scenario::{Fault, SettleResult};
 
+/// Price levels, `(price, size)`, as Kalshi lists them.
+pub type Levels = Vec<(Price, Qty)>;
+
 /// Owner name of the simulated market makers.
 pub const MAKER: &str = "sim-maker";
 /// Owner name of the random-activity generator.
@@ -249,7 +252,7 @@ impl SimMarket {
         self.price_ranges().iter().map(|r| r.2.micros()).max().unwrap_or(10_000)
     }
 
-    pub fn levels(&self, depth: usize) -> (Vec<(Price, Qty)>, Vec<(Price, Qty)>) {
+    pub fn levels(&self, depth: usize) -> (Levels, Levels) {
         // Kalshi lists bids ascending, best last.
         let yes: Vec<_> = self.yes_levels.iter().rev().take(depth).map(|(p, q)| (*p, *q)).collect();
         let no: Vec<_> = self.no_levels.iter().rev().take(depth).map(|(p, q)| (*p, *q)).collect();
@@ -400,7 +403,7 @@ impl Exchange {
     }
 
     /// A snapshot of a market's levels and the event number it is consistent with.
-    pub fn snapshot(&self, ticker: &str) -> Option<(Vec<(Price, Qty)>, Vec<(Price, Qty)>, u64)> {
+    pub fn snapshot(&self, ticker: &str) -> Option<(Levels, Levels, u64)> {
         let m = self.markets.get(ticker)?;
         let (yes, no) = m.levels(usize::MAX);
         Some((yes, no, self.gseq))
@@ -430,11 +433,11 @@ impl Exchange {
                 self_trade: SelfTrade::CancelMaker,
                 post_only: false,
             };
-            if let Some(m) = self.markets.get_mut(ticker) {
-                if let Ok(r) = m.book.submit(id, order) {
-                    let trades = r.trades.clone();
-                    self.settle_trades(ticker, &trades, None);
-                }
+            if let Some(m) = self.markets.get_mut(ticker)
+                && let Ok(r) = m.book.submit(id, order)
+            {
+                let trades = r.trades.clone();
+                self.settle_trades(ticker, &trades, None);
             }
         }
         self.sync_levels(ticker);
@@ -480,14 +483,14 @@ impl Exchange {
             self_trade: SelfTrade::CancelMaker,
             post_only: false,
         };
-        if let Some(m) = self.markets.get_mut(ticker) {
-            if let Ok(r) = m.book.submit(id, order) {
-                if r.resting.is_positive() {
-                    self.noise_orders.push((ticker.to_string(), id));
-                }
-                let trades = r.trades.clone();
-                self.settle_trades(ticker, &trades, None);
+        if let Some(m) = self.markets.get_mut(ticker)
+            && let Ok(r) = m.book.submit(id, order)
+        {
+            if r.resting.is_positive() {
+                self.noise_orders.push((ticker.to_string(), id));
             }
+            let trades = r.trades.clone();
+            self.settle_trades(ticker, &trades, None);
         }
         self.sync_levels(ticker);
     }
@@ -553,10 +556,10 @@ impl Exchange {
         if !m.spec.fractional && o.count.micros() % 1_000_000 != 0 {
             return Err(ApiError::new(400, "invalid_order", "invalid order", "fractional contracts are not enabled"));
         }
-        if let Some(c) = &o.client_order_id {
-            if self.orders.values().any(|r| r.owner == owner && r.client_order_id.as_ref() == Some(c)) {
-                return Err(ApiError::new(409, "order_already_exists", "order already exists", c.clone()));
-            }
+        if let Some(c) = &o.client_order_id
+            && self.orders.values().any(|r| r.owner == owner && r.client_order_id.as_ref() == Some(c))
+        {
+            return Err(ApiError::new(409, "order_already_exists", "order already exists", c.clone()));
         }
         let fee = m.fee;
         if self.max_cost(owner, &o, &fee) > self.account_cash(owner) {

@@ -168,9 +168,25 @@ async fn gate(State(s): State<Shared>, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn owner(c: &Caller) -> Result<String, Response> {
+/// Why a request was refused before reaching the exchange.
+enum Refusal {
+    Api(ApiError),
+    /// An unparseable body: Kalshi answers with `code`/`message`/`details` at the top level.
+    BadRequest(String),
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        match self {
+            Refusal::Api(e) => err(e),
+            Refusal::BadRequest(d) => bad_request(d),
+        }
+    }
+}
+
+fn owner(c: &Caller) -> Result<String, Refusal> {
     c.0.clone().ok_or_else(|| {
-        err(ApiError::new(401, "authentication_error", "authentication failed", "MISSING_API_KEY_HEADERS"))
+        Refusal::Api(ApiError::new(401, "authentication_error", "authentication failed", "MISSING_API_KEY_HEADERS"))
     })
 }
 
@@ -374,18 +390,18 @@ async fn orderbook(State(s): State<Shared>, Path(t): Path<String>, Query(q): Q) 
 
 // ----------------------------------------------------------------- orders
 
-fn parse_order(v: &Value) -> Result<OrderInput, Response> {
-    let obj = v.as_object().ok_or_else(|| bad_request("body must be a JSON object"))?;
-    let str_field = |k: &str| -> Result<Option<&str>, Response> {
+fn parse_order(v: &Value) -> Result<OrderInput, Refusal> {
+    let obj = v.as_object().ok_or_else(|| Refusal::BadRequest("body must be a JSON object".into()))?;
+    let str_field = |k: &str| -> Result<Option<&str>, Refusal> {
         match obj.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(bad_request(format!("{k}: expected a string"))),
+            Some(_) => Err(Refusal::BadRequest(format!("{k}: expected a string"))),
         }
     };
-    let invalid = |d: &str| err(ApiError::new(400, "invalid_order", "invalid order", d));
+    let invalid = |d: &str| Refusal::Api(ApiError::new(400, "invalid_order", "invalid order", d));
     let ticker = str_field("ticker")?
-        .ok_or_else(|| err(ApiError::new(400, "missing_parameters", "missing parameters", "ticker")))?;
+        .ok_or_else(|| Refusal::Api(ApiError::new(400, "missing_parameters", "missing parameters", "ticker")))?;
     let side = match str_field("side")? {
         Some("bid") => BookSide::Bid,
         Some("ask") => BookSide::Ask,
@@ -422,12 +438,12 @@ fn parse_order(v: &Value) -> Result<OrderInput, Response> {
 async fn create_order(State(s): State<Shared>, Extension(c): Extension<Caller>, body: axum::body::Bytes) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let Ok(v) = serde_json::from_slice::<Value>(&body) else { return bad_request("malformed JSON body") };
     let input = match parse_order(&v) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let result = s.ex.lock().place(&owner, input);
     match result {
@@ -439,7 +455,7 @@ async fn create_order(State(s): State<Shared>, Extension(c): Extension<Caller>, 
 async fn batch_create(State(s): State<Shared>, Extension(c): Extension<Caller>, body: axum::body::Bytes) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let Ok(v) = serde_json::from_slice::<Value>(&body) else { return bad_request("malformed JSON body") };
     let Some(orders) = v.get("orders").and_then(Value::as_array) else {
@@ -470,7 +486,7 @@ async fn batch_create(State(s): State<Shared>, Extension(c): Extension<Caller>, 
 async fn cancel_order(State(s): State<Shared>, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let result = s.ex.lock().cancel(&owner, &id);
     match result {
@@ -497,7 +513,7 @@ async fn v1_gone() -> Response {
 async fn list_orders(State(s): State<Shared>, Extension(c): Extension<Caller>, Query(q): Q) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let list: Vec<Value> = {
         let ex = s.ex.lock();
@@ -519,7 +535,7 @@ async fn list_orders(State(s): State<Shared>, Extension(c): Extension<Caller>, Q
 async fn order_one(State(s): State<Shared>, Extension(c): Extension<Caller>, Path(id): Path<String>) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let ex = s.ex.lock();
     match ex.order_ids.get(&id).and_then(|i| ex.orders.get(i)).filter(|r| r.owner == owner) {
@@ -531,7 +547,7 @@ async fn order_one(State(s): State<Shared>, Extension(c): Extension<Caller>, Pat
 async fn fills(State(s): State<Shared>, Extension(c): Extension<Caller>, Query(q): Q) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let min_ts = q.get("min_ts").and_then(|t| t.parse::<i64>().ok());
     let list: Vec<Value> = {
@@ -557,7 +573,7 @@ async fn fills(State(s): State<Shared>, Extension(c): Extension<Caller>, Query(q
 async fn positions(State(s): State<Shared>, Extension(c): Extension<Caller>, Query(q): Q) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let list: Vec<Value> = {
         let ex = s.ex.lock();
@@ -589,7 +605,7 @@ async fn positions(State(s): State<Shared>, Extension(c): Extension<Caller>, Que
 async fn balance(State(s): State<Shared>, Extension(c): Extension<Caller>, _h: HeaderMap) -> Response {
     let owner = match owner(&c) {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(r) => return r.response(),
     };
     let cash = s.ex.lock().accounts.get(&owner).map(|a| a.cash).unwrap_or_default();
     Json(json!({

@@ -85,10 +85,10 @@ impl LocalBook {
         let yes_bids: Vec<Level> = self.yes.iter().rev().take(depth).map(|(p, q)| Level::new(*p, *q)).collect();
         let yes_asks: Vec<Level> =
             self.no.iter().rev().take(depth).map(|(p, q)| Level::new(p.complement(), *q)).collect();
-        if let (Some(b), Some(a)) = (yes_bids.first(), yes_asks.first()) {
-            if b.price >= a.price {
-                return Err(BookError::Crossed { bid: b.price, ask: a.price });
-            }
+        if let (Some(b), Some(a)) = (yes_bids.first(), yes_asks.first())
+            && b.price >= a.price
+        {
+            return Err(BookError::Crossed { bid: b.price, ask: a.price });
         }
         Ok(Book { yes_bids, yes_asks })
     }

@@ -183,7 +183,7 @@ fn err(reason: &'static str, detail: impl Into<String>) -> DecodeError {
     DecodeError { reason, detail: detail.into() }
 }
 
-fn need<'a, T>(v: Option<T>, field: &'static str) -> Result<T, DecodeError> {
+fn need<T>(v: Option<T>, field: &'static str) -> Result<T, DecodeError> {
     v.ok_or_else(|| err("missing_field", field))
 }
 

@@ -24,10 +24,10 @@ pub fn v2_order(
     if price <= Price::ZERO || price >= Price::ONE {
         return Err(invalid(format!("price {} is outside (0, 1)", order.limit_price)));
     }
-    if let Some(r) = ranges {
-        if !convert::on_grid(r, price) {
-            return Err(invalid(format!("YES price {price} is off {}'s price grid", order.market.symbol)));
-        }
+    if let Some(r) = ranges
+        && !convert::on_grid(r, price)
+    {
+        return Err(invalid(format!("YES price {price} is off {}'s price grid", order.market.symbol)));
     }
     Ok(wire::CreateOrderV2 {
         ticker: order.market.symbol.clone(),

@@ -35,10 +35,10 @@ impl Seen {
         }
         self.set.insert(id.to_string());
         self.order.push_back(id.to_string());
-        if self.order.len() > Seen::CAP {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+        if self.order.len() > Seen::CAP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
         }
         true
     }

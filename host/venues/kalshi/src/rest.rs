@@ -1,7 +1,7 @@
 //! The signed, rate-limited REST client and one method per endpoint we use.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arbytron_model::Venue;
 use arbytron_model::venue::VenueError;
@@ -84,6 +84,16 @@ impl ListFilter {
     }
 }
 
+/// One request's routing and price.
+struct Call<'a> {
+    method: Method,
+    endpoint: &'static str,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    bucket: Bucket,
+    cost: u32,
+}
+
 /// Signed, rate-limited access to the REST API.
 #[derive(Clone)]
 pub struct RestClient {
@@ -133,14 +143,10 @@ impl RestClient {
     /// since the order may have landed (callers reconcile by client order id).
     async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
-        method: Method,
-        endpoint: &'static str,
-        path: &str,
-        query: &[(&str, String)],
+        c: Call<'_>,
         body: Option<&B>,
-        bucket: Bucket,
-        cost: u32,
     ) -> Result<T, VenueError> {
+        let Call { method, endpoint, path, query, bucket, cost } = c;
         let idempotent = method == Method::GET;
         let mut attempt = 0u32;
         loop {
@@ -210,7 +216,8 @@ impl RestClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, VenueError> {
-        self.call::<T, ()>(Method::GET, endpoint, path, query, None, Bucket::Read, COST_DEFAULT).await
+        let c = Call { method: Method::GET, endpoint, path, query, bucket: Bucket::Read, cost: COST_DEFAULT };
+        self.call::<T, ()>(c, None).await
     }
 
     // ------------------------------------------------------------ market data
@@ -269,16 +276,15 @@ impl RestClient {
     // ----------------------------------------------------------------- orders
 
     pub async fn create_order(&self, order: &wire::CreateOrderV2) -> Result<wire::CreateOrderResponse, VenueError> {
-        self.call(
-            Method::POST,
-            "create_order",
-            "/portfolio/events/orders",
-            &[],
-            Some(order),
-            Bucket::Write,
-            COST_DEFAULT,
-        )
-        .await
+        let c = Call {
+            method: Method::POST,
+            endpoint: "create_order",
+            path: "/portfolio/events/orders",
+            query: &[],
+            bucket: Bucket::Write,
+            cost: COST_DEFAULT,
+        };
+        self.call(c, Some(order)).await
     }
 
     /// Batch create: billed per order (the whole batch must fit the bucket).
@@ -290,17 +296,15 @@ impl RestClient {
     ) -> Result<Vec<Result<wire::CreateOrderResponse, VenueError>>, VenueError> {
         let cost = COST_DEFAULT.saturating_mul(orders.len() as u32);
         let body = wire::BatchCreateRequest { orders };
-        let r: wire::BatchCreateResponse = self
-            .call(
-                Method::POST,
-                "batch_create",
-                "/portfolio/events/orders/batched",
-                &[],
-                Some(&body),
-                Bucket::Write,
-                cost,
-            )
-            .await?;
+        let c = Call {
+            method: Method::POST,
+            endpoint: "batch_create",
+            path: "/portfolio/events/orders/batched",
+            query: &[],
+            bucket: Bucket::Write,
+            cost,
+        };
+        let r: wire::BatchCreateResponse = self.call(c, Some(&body)).await?;
         if r.orders.len() != orders.len() {
             return Err(malformed(format!(
                 "batch of {} orders answered with {} results",
@@ -323,16 +327,16 @@ impl RestClient {
     }
 
     pub async fn cancel_order(&self, order_id: &str) -> Result<wire::CancelResponse, VenueError> {
-        self.call::<_, ()>(
-            Method::DELETE,
-            "cancel_order",
-            &format!("/portfolio/events/orders/{order_id}"),
-            &[],
-            None,
-            Bucket::Write,
-            COST_CANCEL,
-        )
-        .await
+        let path = format!("/portfolio/events/orders/{order_id}");
+        let c = Call {
+            method: Method::DELETE,
+            endpoint: "cancel_order",
+            path: &path,
+            query: &[],
+            bucket: Bucket::Write,
+            cost: COST_CANCEL,
+        };
+        self.call::<_, ()>(c, None).await
     }
 
     pub async fn order(&self, order_id: &str) -> Result<wire::Order, VenueError> {
@@ -410,11 +414,6 @@ impl RestClient {
     pub async fn balance(&self) -> Result<wire::Balance, VenueError> {
         self.get("balance", "/portfolio/balance", &[]).await
     }
-}
-
-/// Kept for callers that want to wait out a backoff without a client.
-pub async fn sleep_backoff(b: &Backoff, attempt: u32) {
-    tokio::time::sleep(b.delay(attempt).min(Duration::from_secs(60))).await;
 }
 
 #[cfg(test)]

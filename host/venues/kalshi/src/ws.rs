@@ -129,7 +129,10 @@ impl BookFeed {
             metrics::BOOK_STALE.with_label_values(&["kalshi"]).inc();
             if !self.publish(MarketUpdate::Feed { market: key(&t), state: FeedState::Stale, venue_ts: now_ms() }).await
             {
-                return Ok(self.finish());
+                {
+                    self.finish();
+                    return Ok(());
+                }
             }
         }
         let mut attempt = 0u32;
@@ -146,20 +149,29 @@ impl BookFeed {
                 Err(e) => End::Failed("connect", e.to_string()),
             };
             match end {
-                End::SinkClosed => return Ok(self.finish()),
+                End::SinkClosed => {
+                    self.finish();
+                    return Ok(());
+                }
                 End::Failed(reason, detail) => {
                     metrics::FEED_RECONNECTS.with_label_values(&["kalshi", reason]).inc();
                     tracing::warn!(reason, detail, attempt, "kalshi market feed lost; reconnecting");
                     for t in self.tickers.clone() {
                         if !self.mark_stale(&t).await {
-                            return Ok(self.finish());
+                            {
+                                self.finish();
+                                return Ok(());
+                            }
                         }
                     }
                     let delay = self.cfg.reconnect.delay(attempt);
                     attempt = attempt.saturating_add(1);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = self.sink.closed() => return Ok(self.finish()),
+                        _ = self.sink.closed() => {
+                            self.finish();
+                            return Ok(());
+                        }
                     }
                 }
             }
@@ -378,10 +390,10 @@ impl BookFeed {
                 if let Some(id) = id {
                     s.pending_resync.remove(&id);
                 }
-                if Self::gap(s, sid, seq) {
-                    if let Some(end) = self.on_gap(ws, s, sid).await {
-                        return Some(end);
-                    }
+                if Self::gap(s, sid, seq)
+                    && let Some(end) = self.on_gap(ws, s, sid).await
+                {
+                    return Some(end);
                 }
                 s.got_snapshot = true;
                 return self.on_snapshot(&ticker, &yes, &no).await;
@@ -393,9 +405,9 @@ impl BookFeed {
                 if let Some(ts) = ts_ms {
                     metrics::FEED_LAG.with_label_values(&["kalshi"]).observe(((now_ms() - ts).max(0)) as f64 / 1000.0);
                 }
-                let Some(m) = self.markets.get_mut(&ticker) else { return None };
+                let m = self.markets.get_mut(&ticker)?;
                 // Deltas before the first (or the resync) snapshot are dropped.
-                let Some(book) = m.book.as_mut() else { return None };
+                let book = m.book.as_mut()?;
                 if let Err(e) = book.apply(side, price, delta) {
                     arbytron_telemetry::malformed(SOURCE, "bad_level", text);
                     tracing::warn!(ticker, error = %e, "bad kalshi delta; resyncing book");
@@ -408,12 +420,11 @@ impl BookFeed {
                 return self.publish_book(&ticker, ts_ms.unwrap_or_else(now_ms)).await;
             }
             WsMessage::Lifecycle { sid, seq, ticker, event_type, result, deactivated } => {
-                if let Some(sid) = sid {
-                    if Self::gap(s, sid, seq) {
-                        if let Some(end) = self.on_gap(ws, s, sid).await {
-                            return Some(end);
-                        }
-                    }
+                if let Some(sid) = sid
+                    && Self::gap(s, sid, seq)
+                    && let Some(end) = self.on_gap(ws, s, sid).await
+                {
+                    return Some(end);
                 }
                 if !self.markets.contains_key(&ticker) {
                     return None;
@@ -431,10 +442,10 @@ impl BookFeed {
                     _ if deactivated == Some(true) => Some(MarketStatus::Paused),
                     _ => None,
                 };
-                if let Some(status) = status {
-                    if !self.publish(MarketUpdate::Status { market: key(&ticker), status, venue_ts: now_ms() }).await {
-                        return Some(End::SinkClosed);
-                    }
+                if let Some(status) = status
+                    && !self.publish(MarketUpdate::Status { market: key(&ticker), status, venue_ts: now_ms() }).await
+                {
+                    return Some(End::SinkClosed);
                 }
             }
             WsMessage::Ticker { ts_ms, .. } => {
@@ -458,7 +469,7 @@ impl BookFeed {
         yes: &[(arbytron_model::Price, arbytron_model::Qty)],
         no: &[(arbytron_model::Price, arbytron_model::Qty)],
     ) -> Option<End> {
-        let Some(m) = self.markets.get_mut(ticker) else { return None };
+        let m = self.markets.get_mut(ticker)?;
         match LocalBook::from_snapshot(yes, no) {
             Ok(b) => {
                 m.book = Some(b);
@@ -502,8 +513,8 @@ impl BookFeed {
     /// the market reported stale) until a later delta uncrosses it.
     async fn publish_book(&mut self, ticker: &str, venue_ts: i64) -> Option<End> {
         let depth = self.cfg.book_depth;
-        let Some(m) = self.markets.get_mut(ticker) else { return None };
-        let Some(local) = m.book.as_ref() else { return None };
+        let m = self.markets.get_mut(ticker)?;
+        let local = m.book.as_ref()?;
         match local.to_book(depth) {
             Ok(book) => {
                 m.crossed_since = None;
