@@ -37,7 +37,13 @@ pub mod typed {
 pub const CLOB_AUTH_MESSAGE: &str = "This message attests that I control the given wallet";
 
 fn domain(name: &str, version: &str, chain_id: u64, contract: Option<Address>) -> Eip712Domain {
-    Eip712Domain::new(Some(name.to_string().into()), Some(version.to_string().into()), Some(U256::from(chain_id)), contract, None)
+    Eip712Domain::new(
+        Some(name.to_string().into()),
+        Some(version.to_string().into()),
+        Some(U256::from(chain_id)),
+        contract,
+        None,
+    )
 }
 
 /// Recover who signed `digest` with a 65-byte `0x` hex signature (v = 27/28 or 0/1).
@@ -51,7 +57,13 @@ pub fn recover(digest: &B256, sig_hex: &str) -> Result<Address, String> {
 }
 
 /// Check the L1 headers; returns the proven address.
-pub fn verify_l1(chain_id: u64, address: &str, signature: &str, timestamp: &str, nonce: &str) -> Result<(Address, u64), String> {
+pub fn verify_l1(
+    chain_id: u64,
+    address: &str,
+    signature: &str,
+    timestamp: &str,
+    nonce: &str,
+) -> Result<(Address, u64), String> {
     let addr: Address = address.parse().map_err(|_| "POLY_ADDRESS is not an address".to_string())?;
     let nonce: u64 = nonce.parse().map_err(|_| "POLY_NONCE is not an integer".to_string())?;
     let msg = typed::ClobAuth {
@@ -114,7 +126,8 @@ pub fn parse_order(v: &serde_json::Value) -> Result<ParsedOrder, String> {
         }
         U256::from_str_radix(&t, 10).map_err(|_| format!("order.{k} out of range"))
     };
-    let addr = |k: &str| -> Result<Address, String> { s(k)?.parse().map_err(|_| format!("order.{k} is not an address")) };
+    let addr =
+        |k: &str| -> Result<Address, String> { s(k)?.parse().map_err(|_| format!("order.{k} is not an address")) };
     let b32 = |k: &str| -> Result<B256, String> { s(k)?.parse().map_err(|_| format!("order.{k} is not bytes32")) };
     let side = match s("side")?.as_str() {
         "BUY" => crate::polymarket::state::TokenSide::Buy,
@@ -126,7 +139,8 @@ pub fn parse_order(v: &serde_json::Value) -> Result<ParsedOrder, String> {
         return Err("order.salt exceeds 2^53 - 1".into());
     }
     let sig_type: u8 = s("signatureType")?.parse().map_err(|_| "order.signatureType".to_string())?;
-    let expiration: u64 = s("expiration").unwrap_or_else(|_| "0".into()).parse().map_err(|_| "order.expiration".to_string())?;
+    let expiration: u64 =
+        s("expiration").unwrap_or_else(|_| "0".into()).parse().map_err(|_| "order.expiration".to_string())?;
     let token_id = s("tokenId")?;
     let order = typed::Order {
         salt,

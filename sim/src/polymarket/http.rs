@@ -25,10 +25,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let mut r = (status, Json(json!({ "error": self.message }))).into_response();
-        if let Some(s) = self.retry_after_s {
-            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-                r.headers_mut().insert("retry-after", v);
-            }
+        if let Some(v) = self.retry_after_s.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            r.headers_mut().insert("retry-after", v);
         }
         r
     }
@@ -54,7 +52,8 @@ fn gamma_market(v: &Venue, index: usize, cid: &str) -> Option<Value> {
     let d = spec.price_decimals();
     let fair = m.fair.to_decimal_string(6).unwrap_or_default();
     let fair_no = m.fair.complement().to_decimal_string(6).unwrap_or_default();
-    let (best_bid, best_ask) = (m.book.best(crate::matching::BookSide::Bid), m.book.best(crate::matching::BookSide::Ask));
+    let (best_bid, best_ask) =
+        (m.book.best(crate::matching::BookSide::Bid), m.book.best(crate::matching::BookSide::Ask));
     let end = chrono::DateTime::from_timestamp_millis(spec.end_date_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
     let outcome_prices = match m.result {
         Some(crate::scenario::SettleResult::Yes) => r#"["1", "0"]"#.to_string(),
@@ -113,8 +112,13 @@ async fn events(State(s): State<S>, Query(q): Q) -> Json<Value> {
         .iter()
         .filter(|slug| param(&q, "slug").is_none_or(|s| s == slug.as_str()))
         .filter_map(|slug| {
-            let cids: Vec<(usize, &String)> =
-                v.markets.iter().enumerate().filter(|(_, (_, m))| &m.spec.event_slug == slug).map(|(i, (c, _))| (i, c)).collect();
+            let cids: Vec<(usize, &String)> = v
+                .markets
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, m))| &m.spec.event_slug == slug)
+                .map(|(i, (c, _))| (i, c))
+                .collect();
             let all_closed = cids.iter().all(|(_, c)| v.markets[*c].closed);
             if closed == Some("false") && all_closed {
                 return None;
@@ -336,7 +340,8 @@ fn l2(s: &S, h: &HeaderMap, method: &Method, uri: &Uri, body: &[u8]) -> Result<S
     if addr != account.address {
         return Err(ApiError::new(401, "Unauthorized: POLY_ADDRESS does not own this API key"));
     }
-    if !auth::verify_hmac(account.secret.expose(), ts, method.as_str(), uri.path(), body, header(h, "POLY_SIGNATURE")?) {
+    if !auth::verify_hmac(account.secret.expose(), ts, method.as_str(), uri.path(), body, header(h, "POLY_SIGNATURE")?)
+    {
         return Err(ApiError::new(401, "Unauthorized: invalid signature"));
     }
     Ok(key.to_string())
@@ -374,14 +379,26 @@ fn place_one(s: &S, api_key: &str, item: &Value) -> Result<Value, ApiError> {
     Ok(submitted.response)
 }
 
-async fn post_order(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn post_order(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, &body)?;
     restart_gate(&s)?;
     let item: Value = serde_json::from_slice(&body).map_err(|_| ApiError::bad("Invalid order payload"))?;
     place_one(&s, &key, &item).map(Json)
 }
 
-async fn post_orders(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn post_orders(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, &body)?;
     restart_gate(&s)?;
     let items: Vec<Value> = serde_json::from_slice(&body).map_err(|_| ApiError::bad("Invalid order payload"))?;
@@ -414,20 +431,38 @@ fn cancel_many(s: &S, key: &str, ids: &[String]) -> Value {
     json!({ "canceled": canceled, "not_canceled": not })
 }
 
-async fn cancel_order(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn cancel_order(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, &body)?;
     let req: Value = serde_json::from_slice(&body).map_err(|_| ApiError::bad("Invalid payload"))?;
     let id = req.get("orderID").and_then(Value::as_str).ok_or_else(|| ApiError::bad("orderID is required"))?;
     Ok(Json(cancel_many(&s, &key, &[id.to_string()])))
 }
 
-async fn cancel_orders(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn cancel_orders(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, &body)?;
     let ids: Vec<String> = serde_json::from_slice(&body).map_err(|_| ApiError::bad("Invalid payload"))?;
     Ok(Json(cancel_many(&s, &key, &ids)))
 }
 
-async fn cancel_all(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn cancel_all(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, &body)?;
     let ids: Vec<String> = {
         let v = s.venue.lock();
@@ -453,7 +488,13 @@ fn paged(items: Vec<Value>, q: &[(String, String)], page: usize) -> Result<Value
     Ok(json!({ "limit": page, "count": data.len(), "next_cursor": next, "data": data }))
 }
 
-async fn data_orders(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, Query(q): Q) -> Result<Json<Value>, ApiError> {
+async fn data_orders(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    Query(q): Q,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, b"")?;
     let v = s.venue.lock();
     let mut live: Vec<(&u64, &super::state::OrderMeta)> = v
@@ -469,7 +510,13 @@ async fn data_orders(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, Quer
     paged(items, &q, v.cfg.page_size).map(Json)
 }
 
-async fn data_order(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn data_order(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, b"")?;
     let v = s.venue.lock();
     let o = v
@@ -481,7 +528,13 @@ async fn data_order(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, Path(
     Ok(Json(v.order_json(o)))
 }
 
-async fn data_trades(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, Query(q): Q) -> Result<Json<Value>, ApiError> {
+async fn data_trades(
+    State(s): State<S>,
+    h: HeaderMap,
+    m: Method,
+    uri: Uri,
+    Query(q): Q,
+) -> Result<Json<Value>, ApiError> {
     let key = l2(&s, &h, &m, &uri, b"")?;
     let v = s.venue.lock();
     let items = v

@@ -406,7 +406,9 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
                 match step.action {
                     Action::SetFair { venue: SimVenue::Polymarket, market, price } => s.set_fair(&market, price),
                     Action::Fault { venue: SimVenue::Polymarket, fault } => s.fault(&fault),
-                    Action::Settle { venue: SimVenue::Polymarket, market, result } => s.venue.lock().settle(&market, result),
+                    Action::Settle { venue: SimVenue::Polymarket, market, result } => {
+                        s.venue.lock().settle(&market, result)
+                    }
                     _ => {}
                 }
             }

@@ -263,7 +263,10 @@ pub struct BookDelta {
 pub enum MarketMsg {
     Delta(Arc<BookDelta>),
     /// A pre-built event for everyone subscribed to `asset`.
-    Event { assets: Vec<String>, json: Arc<String> },
+    Event {
+        assets: Vec<String>,
+        json: Arc<String>,
+    },
 }
 
 /// A user-channel event for one API key.
@@ -430,7 +433,9 @@ impl Venue {
         let d = m.spec.price_decimals();
         let lvl = |p: Price, q: Qty| json!({ "price": fmt_price(p, d), "size": fmt_qty(q) });
         let (mut b, mut a): (Vec<Value>, Vec<Value>) = match side {
-            Side::Yes => (bids.iter().map(|(p, q)| lvl(*p, *q)).collect(), asks.iter().map(|(p, q)| lvl(*p, *q)).collect()),
+            Side::Yes => {
+                (bids.iter().map(|(p, q)| lvl(*p, *q)).collect(), asks.iter().map(|(p, q)| lvl(*p, *q)).collect())
+            }
             Side::No => (
                 asks.iter().map(|(p, q)| lvl(p.complement(), *q)).collect(),
                 bids.iter().map(|(p, q)| lvl(p.complement(), *q)).collect(),
@@ -589,7 +594,11 @@ impl Venue {
         order_type: &str,
         post_only: bool,
     ) -> Result<Submitted, ApiError> {
-        let account = self.accounts.get(api_key).and_then(|a| a.account.clone()).ok_or_else(|| ApiError::new(401, "Unauthorized/Invalid api key"))?;
+        let account = self
+            .accounts
+            .get(api_key)
+            .and_then(|a| a.account.clone())
+            .ok_or_else(|| ApiError::new(401, "Unauthorized/Invalid api key"))?;
         let o = &p.order;
         // An API key trades for one wallet: its EOA (type 0), or the proxy or
         // Safe it signs for (types 1 and 2).
@@ -599,8 +608,11 @@ impl Venue {
             (0..=2, _) => return Err(ApiError::bad("the order's maker/signer do not belong to this API key")),
             (t, _) => return Err(ApiError::bad(format!("unsupported signature type {t}"))),
         }
-        let (cid, token_side) =
-            self.tokens.get(&p.token_id).cloned().ok_or_else(|| ApiError::bad("Invalid order payload: unknown token id"))?;
+        let (cid, token_side) = self
+            .tokens
+            .get(&p.token_id)
+            .cloned()
+            .ok_or_else(|| ApiError::bad("Invalid order payload: unknown token id"))?;
         let (spec, closed) = {
             let m = &self.markets[&cid];
             (m.spec.clone(), m.closed)
@@ -618,7 +630,13 @@ impl Venue {
         if let Err(e) = super::auth::verify_order(p, self.cfg.chain_id, self.cfg.version, exchange) {
             // Signed for another protocol version: say so, so clients re-read /version.
             let other = [2u32, 3].into_iter().filter(|v| *v != self.cfg.version).any(|v| {
-                let ex = if v >= 3 { self.cfg.exchange_v3 } else if spec.neg_risk { self.cfg.neg_risk_exchange } else { self.cfg.exchange };
+                let ex = if v >= 3 {
+                    self.cfg.exchange_v3
+                } else if spec.neg_risk {
+                    self.cfg.neg_risk_exchange
+                } else {
+                    self.cfg.exchange
+                };
                 super::auth::verify_order(p, self.cfg.chain_id, v, ex).is_ok()
             });
             return Err(ApiError::bad(if other { "order_version_mismatch".to_string() } else { e }));
@@ -638,7 +656,7 @@ impl Venue {
         }
         let tick = spec.tick.micros() as u128;
         let scaled = cash as u128 * 1_000_000;
-        if scaled % shares as u128 != 0 || (scaled / shares as u128) % tick != 0 {
+        if !scaled.is_multiple_of(shares as u128) || !(scaled / shares as u128).is_multiple_of(tick) {
             return Err(ApiError::bad(format!(
                 "invalid order amounts: price must be a multiple of the tick size {}",
                 fmt_price(spec.tick, spec.price_decimals())
@@ -846,11 +864,13 @@ impl Venue {
     fn settle_trades(&mut self, cid: &str, trades: &[Trade]) -> Vec<usize> {
         let mut out = Vec::new();
         for t in trades {
-            let (Some(taker), Some(maker)) = (self.orders.get(&t.taker_order).cloned(), self.orders.get(&t.maker_order).cloned())
+            let (Some(taker), Some(maker)) =
+                (self.orders.get(&t.taker_order).cloned(), self.orders.get(&t.maker_order).cloned())
             else {
                 continue;
             };
-            let token_price = |meta: &OrderMeta| if meta.token_side == Side::Yes { t.price } else { t.price.complement() };
+            let token_price =
+                |meta: &OrderMeta| if meta.token_side == Side::Yes { t.price } else { t.price.complement() };
             let (tp, mp) = (token_price(&taker), token_price(&maker));
             let fee_schedule = self.markets.get(cid).map(|m| m.spec.fee()).unwrap_or_default();
             let fee = fee_schedule.taker_fee(t.qty, tp);
@@ -930,10 +950,9 @@ impl Venue {
                     "fee_rate_bps": m.spec.fee_rate_ppm / 100,
                     "timestamp": now_ms().to_string(),
                 });
-                let _ = self.market_tx.send(MarketMsg::Event {
-                    assets: vec![m.spec.yes_token.clone()],
-                    json: Arc::new(ev.to_string()),
-                });
+                let _ = self
+                    .market_tx
+                    .send(MarketMsg::Event { assets: vec![m.spec.yes_token.clone()], json: Arc::new(ev.to_string()) });
             }
         }
         out
@@ -945,23 +964,25 @@ impl Venue {
 
     /// Apply (`sign` = 1) or undo (`sign` = -1) one side of a trade.
     fn move_funds(&mut self, order_id: OrderId, meta: &OrderMeta, qty: Qty, price: Price, fee: Money, sign: i64) {
-        if sign > 0 {
-            if let Some(m) = self.orders.get_mut(&order_id) {
-                m.matched += qty;
-                if m.matched >= m.original {
-                    m.status = "MATCHED".into();
-                }
-                // Release the reservation this fill used up.
-                let used = match m.action {
-                    TokenSide::Buy => qty.value_at(m.price, Rounding::Up).micros(),
-                    TokenSide::Sell => qty.micros(),
-                };
-                let used = used.min(m.reserved);
-                m.reserved -= used;
-                if let Some(st) = self.accounts.get_mut(&meta.owner) {
-                    match m.action {
-                        TokenSide::Buy => st.reserved_cash -= Money::from_micros(used),
-                        TokenSide::Sell => *st.reserved_tokens.entry(meta.token.clone()).or_default() -= Qty::from_micros(used),
+        if sign > 0
+            && let Some(m) = self.orders.get_mut(&order_id)
+        {
+            m.matched += qty;
+            if m.matched >= m.original {
+                m.status = "MATCHED".into();
+            }
+            // Release the reservation this fill used up.
+            let used = match m.action {
+                TokenSide::Buy => qty.value_at(m.price, Rounding::Up).micros(),
+                TokenSide::Sell => qty.micros(),
+            };
+            let used = used.min(m.reserved);
+            m.reserved -= used;
+            if let Some(st) = self.accounts.get_mut(&meta.owner) {
+                match m.action {
+                    TokenSide::Buy => st.reserved_cash -= Money::from_micros(used),
+                    TokenSide::Sell => {
+                        *st.reserved_tokens.entry(meta.token.clone()).or_default() -= Qty::from_micros(used)
                     }
                 }
             }
@@ -990,10 +1011,8 @@ impl Venue {
         }
         t.status = status;
         t.last_update = now_ms() / 1000;
-        if status == TradeStatus::Mined || status == TradeStatus::Confirmed {
-            if t.tx_hash.is_empty() {
-                t.tx_hash = format!("{:#x}", keccak256(t.id.as_bytes()));
-            }
+        if matches!(status, TradeStatus::Mined | TradeStatus::Confirmed) && t.tx_hash.is_empty() {
+            t.tx_hash = format!("{:#x}", keccak256(t.id.as_bytes()));
         }
         if status == TradeStatus::Failed {
             let t = t.clone();
@@ -1111,7 +1130,8 @@ impl Venue {
         m.closed = true;
         m.result = Some(result);
         let (yes, no) = (m.spec.yes_token.clone(), m.spec.no_token.clone());
-        let ids: Vec<OrderId> = self.orders.iter().filter(|(_, o)| o.cid == cid && o.status == "LIVE").map(|(id, _)| *id).collect();
+        let ids: Vec<OrderId> =
+            self.orders.iter().filter(|(_, o)| o.cid == cid && o.status == "LIVE").map(|(id, _)| *id).collect();
         for id in ids {
             if let Some(m) = self.markets.get_mut(cid) {
                 m.book.cancel(id);

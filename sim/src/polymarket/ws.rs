@@ -58,7 +58,12 @@ impl Out {
     }
 
     /// Queue a frame and send whatever may be sent; `false` when the connection is gone.
-    async fn send(&mut self, s: &S, tx: &mut futures::stream::SplitSink<WebSocket, Message>, frame: Option<String>) -> bool {
+    async fn send(
+        &mut self,
+        s: &S,
+        tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+        frame: Option<String>,
+    ) -> bool {
         if let Some(f) = frame {
             self.held.push_back(f);
         }
@@ -91,7 +96,8 @@ fn price_change(delta: &BookDelta, subs: &HashMap<String, u64>) -> Option<String
     let d = delta.price_decimals;
     let size = |q: arbytron_sdk::Qty| q.to_decimal_string(2).unwrap_or_else(|_| q.to_string());
     let best_yes = (delta.best.0.map(|p| fmt_price(p, d)), delta.best.1.map(|p| fmt_price(p, d)));
-    let best_no = (delta.best.1.map(|p| fmt_price(p.complement(), d)), delta.best.0.map(|p| fmt_price(p.complement(), d)));
+    let best_no =
+        (delta.best.1.map(|p| fmt_price(p.complement(), d)), delta.best.0.map(|p| fmt_price(p.complement(), d)));
     let mut changes = Vec::new();
     for &(side, price, qty) in &delta.changes {
         if yes {

@@ -234,14 +234,7 @@ mod tests {
             TickSize::ALL.iter().map(|t| (t.as_str(), t.price_decimals(), t.amount_decimals())).collect();
         assert_eq!(
             table,
-            vec![
-                ("0.1", 1, 3),
-                ("0.01", 2, 4),
-                ("0.005", 3, 5),
-                ("0.0025", 4, 6),
-                ("0.001", 3, 5),
-                ("0.0001", 4, 6)
-            ]
+            vec![("0.1", 1, 3), ("0.01", 2, 4), ("0.005", 3, 5), ("0.0025", 4, 6), ("0.001", 3, 5), ("0.0001", 4, 6)]
         );
         for t in TickSize::ALL {
             assert_eq!(TickSize::parse(t.as_str()), Some(t));
@@ -254,7 +247,10 @@ mod tests {
     fn rejects_off_grid_orders() {
         let t = TickSize::Hundredth;
         assert!(matches!(limit_amounts(OrderSide::Buy, p("0.565"), q("10"), t), Err(AmountsError::OffTick { .. })));
-        assert!(matches!(limit_amounts(OrderSide::Buy, p("0.99"), q("10.001"), t), Err(AmountsError::SizeTooPrecise(_))));
+        assert!(matches!(
+            limit_amounts(OrderSide::Buy, p("0.99"), q("10.001"), t),
+            Err(AmountsError::SizeTooPrecise(_))
+        ));
         assert!(matches!(limit_amounts(OrderSide::Buy, p("1"), q("1"), t), Err(AmountsError::PriceOutOfRange { .. })));
         assert!(matches!(limit_amounts(OrderSide::Sell, p("0"), q("1"), t), Err(AmountsError::PriceOutOfRange { .. })));
         assert!(matches!(limit_amounts(OrderSide::Sell, p("0.5"), q("0"), t), Err(AmountsError::NonPositiveSize(_))));

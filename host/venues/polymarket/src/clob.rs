@@ -250,7 +250,12 @@ impl ClobClient {
     }
 
     /// The `POST /order` body for a signed order.
-    pub fn order_body(&self, signed: &SignedOrder, order_type: OrderType, post_only: bool) -> Result<String, PolyError> {
+    pub fn order_body(
+        &self,
+        signed: &SignedOrder,
+        order_type: OrderType,
+        post_only: bool,
+    ) -> Result<String, PolyError> {
         let mut body = serde_json::json!({
             "order": signed.to_json(),
             "owner": self.api_key()?,

@@ -203,11 +203,7 @@ impl PolymarketVenue {
         let report = order_report(order, &info, &req, &placed)?;
         self.sent.lock().insert(
             order.client_order_id.clone(),
-            SentOrder {
-                market: order.market.clone(),
-                quantity: order.quantity,
-                report: report.clone(),
-            },
+            SentOrder { market: order.market.clone(), quantity: order.quantity, report: report.clone() },
         );
         Ok(report)
     }
@@ -215,8 +211,11 @@ impl PolymarketVenue {
     fn open_order(&self, o: &WireOpenOrder) -> Result<OpenOrder, String> {
         let token = self.registry.token(&o.asset_id).ok_or_else(|| format!("unknown asset {}", o.asset_id))?;
         let original = Qty::parse_non_negative(&o.original_size).map_err(|e| e.to_string())?;
-        let matched =
-            if o.size_matched.is_empty() { Qty::ZERO } else { Qty::parse_non_negative(&o.size_matched).map_err(|e| e.to_string())? };
+        let matched = if o.size_matched.is_empty() {
+            Qty::ZERO
+        } else {
+            Qty::parse_non_negative(&o.size_matched).map_err(|e| e.to_string())?
+        };
         let action = match OrderSide::parse(&o.side).ok_or("bad side")? {
             OrderSide::Buy => Action::Buy,
             OrderSide::Sell => Action::Sell,

@@ -54,14 +54,12 @@ impl From<PolyError> for VenueError {
             e @ PolyError::EngineRestart { .. } => VenueError::Unavailable { venue, message: e.to_string() },
             PolyError::RateLimited(m) => VenueError::RateLimited { venue, message: m },
             PolyError::Auth(m) => VenueError::Auth { venue, message: m },
-            PolyError::Api { status, message } => {
-                VenueError::Rejected { venue, code: status.to_string(), message }
-            }
+            PolyError::Api { status, message } => VenueError::Rejected { venue, code: status.to_string(), message },
             PolyError::Malformed(m) => VenueError::Malformed { venue, message: m },
-            e @ (PolyError::Invalid(_)
-            | PolyError::UnknownMarket(_)
-            | PolyError::Amounts(_)
-            | PolyError::Config(_)) => VenueError::Invalid { venue, message: e.to_string() },
+            e
+            @ (PolyError::Invalid(_) | PolyError::UnknownMarket(_) | PolyError::Amounts(_) | PolyError::Config(_)) => {
+                VenueError::Invalid { venue, message: e.to_string() }
+            }
             PolyError::Signing(e) => VenueError::Auth { venue, message: e.to_string() },
         }
     }

@@ -268,7 +268,9 @@ mod tests {
         let base = format!(r#""conditionId":"{CID}","outcomes":"[\"Yes\",\"No\"]","orderPriceMinTickSize":"0.01""#);
         assert!(market_info(None, &market(&format!(r#"{{{base},"clobTokenIds":"[\"1\"]"}}"#))).is_err());
         assert!(market_info(None, &market(&format!(r#"{{{base},"clobTokenIds":"[\"1\",\"x\"]"}}"#))).is_err());
-        let m = market(&format!(r#"{{{base},"clobTokenIds":"[\"1\",\"2\"]","feeSchedule":{{"rate":0.05,"takerOnly":false}}}}"#));
+        let m = market(&format!(
+            r#"{{{base},"clobTokenIds":"[\"1\",\"2\"]","feeSchedule":{{"rate":0.05,"takerOnly":false}}}}"#
+        ));
         assert!(market_info(None, &m).unwrap_err().contains("makers"));
         let m = market(&format!(
             r#"{{{base},"clobTokenIds":"[\"1\",\"2\"]","closed":true,"umaResolutionStatus":"resolved","outcomePrices":"[\"0\",\"1\"]"}}"#

@@ -101,13 +101,7 @@ pub fn exchange_domain(chain_id: u64, version: u32, verifying_contract: Address)
 
 /// The L1 domain: version "1", no verifying contract.
 pub fn clob_auth_domain(chain_id: u64) -> Eip712Domain {
-    Eip712Domain::new(
-        Some(CLOB_AUTH_DOMAIN_NAME.into()),
-        Some("1".into()),
-        Some(U256::from(chain_id)),
-        None,
-        None,
-    )
+    Eip712Domain::new(Some(CLOB_AUTH_DOMAIN_NAME.into()), Some("1".into()), Some(U256::from(chain_id)), None, None)
 }
 
 /// Who signs and who holds the funds.

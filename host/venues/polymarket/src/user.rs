@@ -27,6 +27,9 @@ use crate::wire::{UserEvent, WireTrade, decimal_text, decode_events, timestamp_m
 
 const SOURCE: &str = "polymarket-ws-user";
 
+/// Ten billion shares: no real fill comes near it.
+const MAX_FILL: Qty = Qty::from_contracts(10_000_000_000);
+
 pub fn parse_state(s: &str) -> Option<FillState> {
     let s = s.trim().to_ascii_uppercase();
     let s = s.strip_prefix("TRADE_STATUS_").unwrap_or(&s);
@@ -95,6 +98,10 @@ pub fn fills_from_trade(
      -> Result<(), String> {
         let token = registry.token(asset).ok_or_else(|| format!("unknown asset {asset}"))?;
         let quantity = Qty::parse_non_negative(size).map_err(|e| format!("size: {e}"))?;
+        // Far beyond any real trade; keeps every sum the ledger takes exact.
+        if quantity > MAX_FILL {
+            return Err(format!("size {quantity} is implausible"));
+        }
         let price = Price::parse(price).map_err(|e| format!("price: {e}"))?;
         let schedule = registry.get(&token.market.symbol).map(|i| i.fee).unwrap_or_default();
         let fee = if taker { taker_fee(fee_rate, schedule, quantity, price) } else { Money::ZERO };
@@ -141,7 +148,16 @@ pub fn fills_from_trade(
             )?;
         }
     } else {
-        push(t.id.clone(), &t.taker_order_id, &t.asset_id, taker_side, &t.size, &t.price, t.fee_rate_bps.as_ref(), true)?;
+        push(
+            t.id.clone(),
+            &t.taker_order_id,
+            &t.asset_id,
+            taker_side,
+            &t.size,
+            &t.price,
+            t.fee_rate_bps.as_ref(),
+            true,
+        )?;
     }
     Ok(out)
 }

@@ -454,8 +454,8 @@ pub struct WireOrderEvent {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(tag = "event_type", rename_all = "snake_case")]
 pub enum UserEvent {
-    Trade(WireTrade),
-    Order(WireOrderEvent),
+    Trade(Box<WireTrade>),
+    Order(Box<WireOrderEvent>),
     #[serde(other)]
     Other,
 }

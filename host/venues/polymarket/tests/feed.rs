@@ -22,7 +22,11 @@ async fn rest_book(clob: &ClobClient, token: &str, depth: usize) -> Book {
 }
 
 /// Follow `rx` until the latest book of every market equals `target` (or time out).
-async fn converge(rx: &mut mpsc::Receiver<MarketUpdate>, latest: &mut HashMap<MarketKey, Book>, target: &HashMap<MarketKey, Book>) {
+async fn converge(
+    rx: &mut mpsc::Receiver<MarketUpdate>,
+    latest: &mut HashMap<MarketKey, Book>,
+    target: &HashMap<MarketKey, Book>,
+) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     while target.iter().any(|(k, b)| latest.get(k) != Some(b)) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {

@@ -18,7 +18,15 @@ use arbytron_telemetry::Secret;
 
 use common::*;
 
-fn order(m: &MarketInfo, id: &str, side: Side, action: Action, qty: &str, price: &str, tif: TimeInForce) -> OrderRequest {
+fn order(
+    m: &MarketInfo,
+    id: &str,
+    side: Side,
+    action: Action,
+    qty: &str,
+    price: &str,
+    tif: TimeInForce,
+) -> OrderRequest {
     OrderRequest {
         client_order_id: id.into(),
         market: m.key.clone(),
@@ -45,7 +53,10 @@ async fn orders_fill_rest_cancel_and_settle_funds() {
     assert_eq!(cash0, Money::from_dollars(10_000));
 
     // BUY 10 YES FOK at up to 0.70: the makers' best ask around fair 0.62 is 0.63.
-    let r = venue.place_order(&order(&fed, "c1", Side::Yes, Action::Buy, "10", "0.70", TimeInForce::FillOrKill)).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "c1", Side::Yes, Action::Buy, "10", "0.70", TimeInForce::FillOrKill))
+        .await
+        .unwrap();
     assert_eq!(r.status, OrderStatus::Filled);
     assert_eq!(r.filled, Qty::from_contracts(10));
     assert_eq!(r.notional, Money::parse("6.30").unwrap());
@@ -56,14 +67,20 @@ async fn orders_fill_rest_cancel_and_settle_funds() {
     assert_eq!(w.sim.balance(&key), Some(cash0 - Money::parse("6.39324").unwrap()));
 
     // BUY 10 NO at up to 0.40 crosses the YES bids (0.61 => NO at 0.39).
-    let r = venue.place_order(&order(&fed, "c2", Side::No, Action::Buy, "10", "0.40", TimeInForce::ImmediateOrCancel)).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "c2", Side::No, Action::Buy, "10", "0.40", TimeInForce::ImmediateOrCancel))
+        .await
+        .unwrap();
     assert_eq!(r.status, OrderStatus::Filled);
     assert_eq!(r.notional, Money::parse("3.90").unwrap());
     let no = fed.refs.no_token.clone().unwrap();
     assert_eq!(w.sim.positions(&key).get(&no), Some(&Qty::from_contracts(10)));
 
     // A resting GTC bid below the market; it shows in open orders, then cancels.
-    let r = venue.place_order(&order(&fed, "c3", Side::Yes, Action::Buy, "5", "0.10", TimeInForce::GoodTillCanceled)).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "c3", Side::Yes, Action::Buy, "5", "0.10", TimeInForce::GoodTillCanceled))
+        .await
+        .unwrap();
     assert_eq!(r.status, OrderStatus::Resting);
     let open = venue.open_orders().await.unwrap();
     assert_eq!(open.len(), 1);
@@ -77,19 +94,28 @@ async fn orders_fill_rest_cancel_and_settle_funds() {
     assert!(venue.cancel_order(&fed.key, &r.venue_order_id).await.is_err(), "cancelling twice is refused");
 
     // An FOK that cannot fill is refused whole; nothing changes.
-    let err = venue.place_order(&order(&fed, "c4", Side::Yes, Action::Buy, "5000", "0.64", TimeInForce::FillOrKill)).await;
+    let err =
+        venue.place_order(&order(&fed, "c4", Side::Yes, Action::Buy, "5000", "0.64", TimeInForce::FillOrKill)).await;
     assert!(matches!(err, Err(VenueError::Rejected { .. })), "{err:?}");
     // Off-tick prices and sub-lot sizes never leave the connector.
-    let err = venue.place_order(&order(&fed, "c5", Side::Yes, Action::Buy, "5", "0.655", TimeInForce::GoodTillCanceled)).await;
+    let err = venue
+        .place_order(&order(&fed, "c5", Side::Yes, Action::Buy, "5", "0.655", TimeInForce::GoodTillCanceled))
+        .await;
     assert!(matches!(err, Err(VenueError::Invalid { .. })), "{err:?}");
-    let err = venue.place_order(&order(&fed, "c6", Side::Yes, Action::Buy, "5.001", "0.65", TimeInForce::GoodTillCanceled)).await;
+    let err = venue
+        .place_order(&order(&fed, "c6", Side::Yes, Action::Buy, "5.001", "0.65", TimeInForce::GoodTillCanceled))
+        .await;
     assert!(matches!(err, Err(VenueError::Invalid { .. })), "{err:?}");
     // Below the market's minimum size (5).
-    let err = venue.place_order(&order(&fed, "c7", Side::Yes, Action::Buy, "1", "0.65", TimeInForce::GoodTillCanceled)).await;
+    let err =
+        venue.place_order(&order(&fed, "c7", Side::Yes, Action::Buy, "1", "0.65", TimeInForce::GoodTillCanceled)).await;
     assert!(matches!(err, Err(VenueError::Invalid { .. })), "{err:?}");
 
     // Sell the YES back.
-    let r = venue.place_order(&order(&fed, "c8", Side::Yes, Action::Sell, "10", "0.50", TimeInForce::FillOrKill)).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "c8", Side::Yes, Action::Sell, "10", "0.50", TimeInForce::FillOrKill))
+        .await
+        .unwrap();
     assert_eq!(r.status, OrderStatus::Filled);
     assert!(!w.sim.positions(&key).contains_key(&yes));
     w.sim.shutdown().await;
@@ -119,7 +145,8 @@ async fn post_raw(base: &str, clob: &ClobClient, body: serde_json::Value) -> Res
     let creds = clob.creds().unwrap();
     let text = body.to_string();
     let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let headers = arbytron_polymarket::signing::l2_headers(DEMO_ADDRESS, &creds, ts, "POST", "/order", Some(&text)).unwrap();
+    let headers =
+        arbytron_polymarket::signing::l2_headers(DEMO_ADDRESS, &creds, ts, "POST", "/order", Some(&text)).unwrap();
     let url = format!("{base}/order");
     let mut req = reqwest::Client::new().post(url).body(text);
     for (k, v) in headers {
@@ -139,9 +166,7 @@ async fn the_venue_accepts_signed_orders_and_refuses_tampered_ones() {
     let clob = venue.clob();
     let fed = w.market("Fed");
     let owner = clob.creds().unwrap().api_key;
-    let body = |signed: &arbytron_polymarket::signing::SignedOrder| {
-        serde_json::json!({ "order": signed.to_json(), "owner": owner, "orderType": "GTC" })
-    };
+    let body = |signed: &arbytron_polymarket::signing::SignedOrder| serde_json::json!({ "order": signed.to_json(), "owner": owner, "orderType": "GTC" });
 
     // Untouched: accepted.
     let signed = clob.sign(&buy_request(&fed, "0.20", "5"), 2).unwrap();
@@ -205,8 +230,14 @@ async fn the_venue_accepts_signed_orders_and_refuses_tampered_ones() {
     // A bad HMAC is refused before anything else.
     let mut creds = clob.creds().unwrap();
     creds.secret = Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-    let tampered =
-        ClobClient::new(reqwest::Client::new(), &w.sim.clob_url(), Some(demo_signer(SignatureType::Eoa, None)), Some(creds), Duration::from_secs(1), Duration::from_secs(1));
+    let tampered = ClobClient::new(
+        reqwest::Client::new(),
+        &w.sim.clob_url(),
+        Some(demo_signer(SignatureType::Eoa, None)),
+        Some(creds),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     assert!(matches!(tampered.open_orders(&[]).await, Err(PolyError::Auth(_))));
     w.sim.shutdown().await;
 }
@@ -218,7 +249,10 @@ async fn a_version_change_is_followed_by_one_resign_and_retry() {
     let fed = w.market("Fed");
     assert_eq!(venue.clob().version().await.unwrap(), 2);
     w.sim.set_version(3);
-    let r = venue.place_order(&order(&fed, "v1", Side::Yes, Action::Buy, "5", "0.20", TimeInForce::GoodTillCanceled)).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "v1", Side::Yes, Action::Buy, "5", "0.20", TimeInForce::GoodTillCanceled))
+        .await
+        .unwrap();
     assert_eq!(r.status, OrderStatus::Resting);
     assert_eq!(venue.clob().version().await.unwrap(), 3, "the client re-read /version");
     let retries = arbytron_polymarket::metrics::ORDER_RETRIES.with_label_values(&["version_mismatch"]).get();
@@ -233,14 +267,18 @@ async fn an_engine_restart_is_waited_out_and_the_post_only_window_respected() {
     let fed = w.market("Fed");
     w.sim.fault(Fault::EngineRestart { ms: 1_000, post_only_ms: 60_000 });
     // A resting order waits out the 425 (Retry-After) and goes in post-only.
-    let r = venue.place_order(&order(&fed, "r1", Side::Yes, Action::Buy, "5", "0.20", TimeInForce::GoodTillCanceled)).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "r1", Side::Yes, Action::Buy, "5", "0.20", TimeInForce::GoodTillCanceled))
+        .await
+        .unwrap();
     assert_eq!(r.status, OrderStatus::Resting);
     assert!(venue.clob().in_post_only_window());
     // Taking liquidity in the window is refused without bothering the venue.
     let err = venue.place_order(&order(&fed, "r2", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::FillOrKill)).await;
     assert!(matches!(err, Err(VenueError::Unavailable { .. })), "{err:?}");
     // A GTC that would cross is sent post-only, and the venue refuses it.
-    let err = venue.place_order(&order(&fed, "r3", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::GoodTillCanceled)).await;
+    let err =
+        venue.place_order(&order(&fed, "r3", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::GoodTillCanceled)).await;
     assert!(matches!(err, Err(VenueError::Rejected { .. })), "{err:?}");
     assert!(w.sim.trades(&demo_account().api_key).is_empty(), "nothing traded during the window");
     w.sim.shutdown().await;
@@ -259,7 +297,10 @@ async fn safe_accounts_trade_for_the_safe() {
     cfg.account = Some(acct);
     let venue = PolymarketVenue::connect(cfg, w.registry.clone()).await.unwrap();
     let fed = w.market("Fed");
-    let r = venue.place_order(&order(&fed, "s1", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::FillOrKill)).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "s1", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::FillOrKill))
+        .await
+        .unwrap();
     assert_eq!(r.status, OrderStatus::Filled);
     // The same key signing as an EOA is refused: the API key trades for the Safe.
     let w_eoa = w.venue().await;

@@ -85,8 +85,9 @@ fn a_real_order_signs_recoverably_under_the_right_domain() {
 #[test]
 fn safe_accounts_sign_with_the_eoa_for_the_safe() {
     let safe = address!("d93b25Cb943D14d0d34FBAf01fc93a0F8b5f6e47");
-    let s = OrderSigner::new(&Secret::new(ANVIL_KEY), SignatureType::GnosisSafe, Some(safe), POLYGON, Exchanges::default())
-        .unwrap();
+    let s =
+        OrderSigner::new(&Secret::new(ANVIL_KEY), SignatureType::GnosisSafe, Some(safe), POLYGON, Exchanges::default())
+            .unwrap();
     let args = OrderArgs {
         token_id: U256::from(7u64),
         side: OrderSide::Sell,
@@ -101,7 +102,10 @@ fn safe_accounts_sign_with_the_eoa_for_the_safe() {
     assert_eq!(signed.order.maker, safe);
     assert_eq!(signed.order.signer, ANVIL_ADDR);
     assert_eq!(signed.order.signatureType, 2);
-    assert!(OrderSigner::new(&Secret::new(ANVIL_KEY), SignatureType::GnosisSafe, None, POLYGON, Exchanges::default()).is_err());
+    assert!(
+        OrderSigner::new(&Secret::new(ANVIL_KEY), SignatureType::GnosisSafe, None, POLYGON, Exchanges::default())
+            .is_err()
+    );
 }
 
 #[test]

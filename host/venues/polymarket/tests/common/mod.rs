@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use arbytron_model::venue::MarketFeed;
 use arbytron_model::{MarketInfo, MarketUpdate};
-use arbytron_polymarket::{AccountConfig, Config, PolymarketFeed, PolymarketVenue, Registry, SecretSource, SignatureType};
+use arbytron_polymarket::{
+    AccountConfig, Config, PolymarketFeed, PolymarketVenue, Registry, SecretSource, SignatureType,
+};
 use arbytron_sim::polymarket::{self as sim, DEMO_PRIVATE_KEY, Handle, Options};
 use arbytron_telemetry::Secret;
 use tokio::sync::mpsc;
