@@ -1,0 +1,474 @@
+//! The envelope every bus message travels in, and its MessagePack encoding.
+//!
+//! Layout (schema version 1), one MessagePack array of nine elements:
+//!
+//! | # | field           | MessagePack type | meaning                                        |
+//! |---|-----------------|------------------|------------------------------------------------|
+//! | 0 | magic           | str              | `"arbytron.bus"`: tells our messages from foreign ones |
+//! | 1 | version         | uint             | [`SCHEMA_VERSION`]                              |
+//! | 2 | id              | bin(16)          | [`EnvelopeId`], big-endian                      |
+//! | 3 | source          | str              | who published it (connector / ingest process)  |
+//! | 4 | seq             | uint             | the publisher's sequence number (1, 2, ...)     |
+//! | 5 | key             | str              | partition key ([`MarketUpdate::partition_key`]) |
+//! | 6 | event_ts_ms     | int              | when it happened at the venue (Unix ms)         |
+//! | 7 | publish_ts_us   | int              | when it was handed to the broker (Unix µs)      |
+//! | 8 | payload         | map              | the [`MarketUpdate`], via rmp-serde             |
+//!
+//! The header is written and probed with rmp's low-level calls, so a consumer
+//! knows from the first few bytes whether a message is ours and which version
+//! it is, before paying for the payload. The payload goes through rmp-serde
+//! with a wire mirror of [`MarketUpdate`] (see [`WireRef`]) rather than the
+//! model's own serde derive: the model tags its enum internally
+//! (`#[serde(tag = "kind")]`), and serde decodes internally tagged enums
+//! through a buffer that claims to be human-readable, so `Price`/`Qty`/`Money`
+//! (raw integers in binary formats) would be read back as whole dollars and
+//! scaled by a million. The mirror is externally tagged, which serde decodes
+//! directly; `Price`/`Qty` then travel as plain integers.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arbytron_model::{Book, FeedState, MarketInfo, MarketKey, MarketStatus, MarketUpdate, PoolState, TimestampMs};
+use serde::{Deserialize, Serialize};
+
+use crate::error::BusError;
+
+/// The envelope layout this build writes and reads.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// First element of every envelope.
+pub const MAGIC: &str = "arbytron.bus";
+
+const FIELDS_V1: u32 = 9;
+
+/// A message's identity, unique across publishers and stable across retries.
+///
+/// The high 64 bits are the publishing instance (random per [`crate::Sequencer`]),
+/// the low 64 bits its sequence number, so ids never collide between two
+/// ingest processes and a retried publish carries the same id as the original.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnvelopeId(pub u128);
+
+impl EnvelopeId {
+    pub const fn new(instance: u64, seq: u64) -> EnvelopeId {
+        EnvelopeId(((instance as u128) << 64) | seq as u128)
+    }
+
+    /// The publishing instance.
+    pub const fn instance(self) -> u64 {
+        (self.0 >> 64) as u64
+    }
+
+    /// The publisher's sequence number.
+    pub const fn seq(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+impl fmt::Display for EnvelopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for EnvelopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EnvelopeId({self})")
+    }
+}
+
+impl FromStr for EnvelopeId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<EnvelopeId, Self::Err> {
+        u128::from_str_radix(s.trim(), 16).map(EnvelopeId)
+    }
+}
+
+/// One market update with the metadata the bus needs to order, deduplicate and time it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub id: EnvelopeId,
+    pub source: String,
+    pub seq: u64,
+    /// Partition key: updates with the same key are delivered in publish order.
+    pub key: String,
+    /// Venue time of the update (Unix ms); the ingest time for listings, which carry none.
+    pub event_ts_ms: i64,
+    /// Set by the publisher when the envelope is handed to the broker (Unix µs).
+    pub publish_ts_us: i64,
+    pub update: MarketUpdate,
+}
+
+impl Envelope {
+    /// Encode for the wire, stamping `publish_ts_us`.
+    pub fn encode_into(&self, publish_ts_us: i64, buf: &mut Vec<u8>) -> Result<(), BusError> {
+        use rmp::encode as w;
+        let enc = |e: rmp::encode::ValueWriteError<std::io::Error>| BusError::Encode(e.to_string());
+        w::write_array_len(buf, FIELDS_V1).map_err(enc)?;
+        w::write_str(buf, MAGIC).map_err(enc)?;
+        w::write_uint(buf, SCHEMA_VERSION).map_err(enc)?;
+        w::write_bin(buf, &self.id.0.to_be_bytes()).map_err(enc)?;
+        w::write_str(buf, &self.source).map_err(enc)?;
+        w::write_uint(buf, self.seq).map_err(enc)?;
+        w::write_str(buf, &self.key).map_err(enc)?;
+        w::write_sint(buf, self.event_ts_ms).map_err(enc)?;
+        w::write_sint(buf, publish_ts_us).map_err(enc)?;
+        encode_payload(&self.update, buf)
+    }
+
+    /// Encode into a fresh buffer.
+    pub fn encode(&self, publish_ts_us: i64) -> Result<Vec<u8>, BusError> {
+        let mut buf = Vec::with_capacity(256);
+        self.encode_into(publish_ts_us, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Decode a wire message, telling foreign messages and other schema versions apart from corrupt ones.
+    pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+        let header = Header::probe(bytes)?;
+        let mut rd = header.rest;
+        let malformed = |what: &str| DecodeError::Malformed(what.to_string());
+        if header.fields != FIELDS_V1 {
+            return Err(DecodeError::Malformed(format!("expected {FIELDS_V1} fields, found {}", header.fields)));
+        }
+        let id_len = rmp::decode::read_bin_len(&mut rd).map_err(|_| malformed("id is not binary"))?;
+        if id_len != 16 || rd.len() < 16 {
+            return Err(malformed("id is not 16 bytes"));
+        }
+        let (id_bytes, rest) = rd.split_at(16);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(id_bytes);
+        rd = rest;
+        let (source, rest) = rmp::decode::read_str_from_slice(rd).map_err(|_| malformed("source is not a string"))?;
+        rd = rest;
+        let seq: u64 = rmp::decode::read_int(&mut rd).map_err(|_| malformed("seq is not an unsigned integer"))?;
+        let (key, rest) = rmp::decode::read_str_from_slice(rd).map_err(|_| malformed("key is not a string"))?;
+        rd = rest;
+        let event_ts_ms: i64 = rmp::decode::read_int(&mut rd).map_err(|_| malformed("event time is not an integer"))?;
+        let publish_ts_us: i64 =
+            rmp::decode::read_int(&mut rd).map_err(|_| malformed("publish time is not an integer"))?;
+        let update = decode_payload(rd)?;
+        if update.partition_key() != key {
+            return Err(DecodeError::Malformed(format!(
+                "key {key:?} does not match the payload's market {}",
+                update.market()
+            )));
+        }
+        Ok(Envelope {
+            id: EnvelopeId(u128::from_be_bytes(id)),
+            source: source.to_string(),
+            seq,
+            key: key.to_string(),
+            event_ts_ms,
+            publish_ts_us,
+            update,
+        })
+    }
+}
+
+/// The part of an envelope read before deciding whether to decode the rest.
+struct Header<'a> {
+    fields: u32,
+    rest: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    fn probe(bytes: &'a [u8]) -> Result<Header<'a>, DecodeError> {
+        let mut rd = bytes;
+        let fields =
+            rmp::decode::read_array_len(&mut rd).map_err(|_| DecodeError::Foreign("does not start with an array"))?;
+        if fields < 2 {
+            return Err(DecodeError::Foreign("array too short for a header"));
+        }
+        let (magic, rest) =
+            rmp::decode::read_str_from_slice(rd).map_err(|_| DecodeError::Foreign("first element is not a string"))?;
+        if magic != MAGIC {
+            return Err(DecodeError::Foreign("first element is not the arbytron magic"));
+        }
+        rd = rest;
+        let version: u64 =
+            rmp::decode::read_int(&mut rd).map_err(|_| DecodeError::Malformed("version is not an integer".into()))?;
+        if version != SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion { found: version });
+        }
+        Ok(Header { fields, rest: rd })
+    }
+}
+
+/// Why a message on the bus was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not something an Arbytron publisher wrote (another application's message, or garbage).
+    #[error("not an arbytron envelope: {0}")]
+    Foreign(&'static str),
+    /// An Arbytron envelope of a schema this build does not read (a newer or older publisher).
+    #[error("unsupported envelope schema version {found} (this build reads version {SCHEMA_VERSION})")]
+    UnsupportedVersion { found: u64 },
+    /// Our magic and version, but the body does not decode.
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    /// The broker message has no body at all.
+    #[error("message has no body")]
+    Empty,
+}
+
+impl DecodeError {
+    /// The `reason` label of `arbytron_bus_rejected_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Foreign(_) | DecodeError::Empty => "foreign",
+            DecodeError::UnsupportedVersion { .. } => "version",
+            DecodeError::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// The payload as written: externally tagged, borrowing the update.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum WireRef<'a> {
+    Listing(&'a MarketInfo),
+    Book { market: &'a MarketKey, book: &'a Book, venue_ts: TimestampMs },
+    Pool { market: &'a MarketKey, pool: &'a PoolState, venue_ts: TimestampMs },
+    Status { market: &'a MarketKey, status: &'a MarketStatus, venue_ts: TimestampMs },
+    Feed { market: &'a MarketKey, state: &'a FeedState, venue_ts: TimestampMs },
+}
+
+/// The payload as read.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireOwned {
+    Listing(MarketInfo),
+    Book { market: MarketKey, book: Book, venue_ts: TimestampMs },
+    Pool { market: MarketKey, pool: PoolState, venue_ts: TimestampMs },
+    Status { market: MarketKey, status: MarketStatus, venue_ts: TimestampMs },
+    Feed { market: MarketKey, state: FeedState, venue_ts: TimestampMs },
+}
+
+/// Hot-path updates (books, pools, status) are written with structs as arrays
+/// (about half the bytes of maps); listings as maps, because `VenueRefs` skips
+/// empty fields and positional decoding would shift. The decoder reads both.
+fn encode_payload(update: &MarketUpdate, buf: &mut Vec<u8>) -> Result<(), BusError> {
+    let wire = match update {
+        MarketUpdate::Listing(info) => {
+            return rmp_serde::encode::write_named(buf, &WireRef::Listing(info))
+                .map_err(|e| BusError::Encode(e.to_string()));
+        }
+        MarketUpdate::Book { market, book, venue_ts } => WireRef::Book { market, book, venue_ts: *venue_ts },
+        MarketUpdate::Pool { market, pool, venue_ts } => WireRef::Pool { market, pool, venue_ts: *venue_ts },
+        MarketUpdate::Status { market, status, venue_ts } => WireRef::Status { market, status, venue_ts: *venue_ts },
+        MarketUpdate::Feed { market, state, venue_ts } => WireRef::Feed { market, state, venue_ts: *venue_ts },
+    };
+    rmp_serde::encode::write(buf, &wire).map_err(|e| BusError::Encode(e.to_string()))
+}
+
+fn decode_payload(bytes: &[u8]) -> Result<MarketUpdate, DecodeError> {
+    let wire: WireOwned = rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(format!("payload: {e}")))?;
+    Ok(match wire {
+        WireOwned::Listing(info) => MarketUpdate::Listing(info),
+        WireOwned::Book { market, book, venue_ts } => MarketUpdate::Book { market, book, venue_ts },
+        WireOwned::Pool { market, pool, venue_ts } => MarketUpdate::Pool { market, pool, venue_ts },
+        WireOwned::Status { market, status, venue_ts } => MarketUpdate::Status { market, status, venue_ts },
+        WireOwned::Feed { market, state, venue_ts } => MarketUpdate::Feed { market, state, venue_ts },
+    })
+}
+
+/// Venue time of an update, if it carries one.
+pub fn venue_time(update: &MarketUpdate) -> Option<TimestampMs> {
+    match update {
+        MarketUpdate::Listing(_) => None,
+        MarketUpdate::Book { venue_ts, .. }
+        | MarketUpdate::Pool { venue_ts, .. }
+        | MarketUpdate::Status { venue_ts, .. }
+        | MarketUpdate::Feed { venue_ts, .. } => Some(*venue_ts),
+    }
+}
+
+/// Wall clock in Unix microseconds (publish stamps and latency).
+pub fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// A short, printable sample of a rejected message for the log line.
+pub fn sample(bytes: &[u8]) -> String {
+    const MAX: usize = 96;
+    let head = &bytes[..bytes.len().min(MAX)];
+    let mut s: String = String::from_utf8_lossy(head).chars().flat_map(char::escape_debug).collect();
+    if bytes.len() > MAX {
+        s.push('…');
+    }
+    s
+}
+
+/// Stamps envelopes for one publishing instance: a random instance id and a
+/// gapless sequence, so ids are unique across processes and restarts.
+#[derive(Debug)]
+pub struct Sequencer {
+    source: String,
+    instance: u64,
+    next: u64,
+}
+
+impl Sequencer {
+    pub fn new(source: impl Into<String>) -> Sequencer {
+        Sequencer { source: source.into(), instance: rand::random(), next: 1 }
+    }
+
+    /// The random instance id (high half of every [`EnvelopeId`] this sequencer makes).
+    pub fn instance(&self) -> u64 {
+        self.instance
+    }
+
+    /// Wrap an update; `now_ms` is used as the event time of listings (they carry no venue time).
+    pub fn seal(&mut self, update: MarketUpdate, now_ms: i64) -> Envelope {
+        let seq = self.next;
+        self.next += 1;
+        Envelope {
+            id: EnvelopeId::new(self.instance, seq),
+            source: self.source.clone(),
+            seq,
+            key: update.partition_key(),
+            event_ts_ms: venue_time(&update).unwrap_or(now_ms),
+            publish_ts_us: 0,
+            update,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbytron_model::{FeeSchedule, Level, Price, Qty, Side, Venue, VenueRefs};
+
+    fn lvl(p: &str, q: &str) -> Level {
+        Level::new(Price::parse(p).unwrap(), Qty::parse(q).unwrap())
+    }
+
+    fn market() -> MarketKey {
+        MarketKey::new(Venue::Kalshi, "KXFED-26DEC-T4.00")
+    }
+
+    fn all_updates() -> Vec<MarketUpdate> {
+        vec![
+            MarketUpdate::Book {
+                market: market(),
+                book: Book { yes_bids: vec![lvl("0.41", "12.5"), lvl("0.4", "3")], yes_asks: vec![lvl("0.4299", "7")] },
+                venue_ts: 1_767_000_000_123,
+            },
+            MarketUpdate::Listing(MarketInfo {
+                key: MarketKey::new(Venue::PolymarketClob, "0xabc"),
+                event: "fed-decision-december".into(),
+                title: "Fed cuts?".into(),
+                outcome: "Yes".into(),
+                rules: "Resolves YES if ...".into(),
+                closes_at: 1_800_000_000_000,
+                mutually_exclusive: true,
+                status: MarketStatus::Settled { result: Some(Side::No) },
+                fee: FeeSchedule::Polymarket { rate_ppm: 20_000, exponent: 1 },
+                tick: Price::parse("0.001").unwrap(),
+                min_qty: Qty::parse("5").unwrap(),
+                refs: VenueRefs { yes_token: Some("123".into()), neg_risk: true, ..VenueRefs::default() },
+            }),
+            MarketUpdate::Pool {
+                market: MarketKey::new(Venue::PolymarketAmm, "0xpool:0"),
+                pool: PoolState {
+                    address: "0xpool".into(),
+                    fee_wad: 20_000_000_000_000_000,
+                    balances: vec![u128::MAX, 1_000_000],
+                    total_shares: 5,
+                    block: 9,
+                },
+                venue_ts: 7,
+            },
+            MarketUpdate::Status { market: market(), status: MarketStatus::Paused, venue_ts: 8 },
+            MarketUpdate::Feed { market: market(), state: FeedState::Stale, venue_ts: 9 },
+        ]
+    }
+
+    #[test]
+    fn every_update_kind_round_trips_exactly() {
+        let mut seq = Sequencer::new("test");
+        for u in all_updates() {
+            let env = seq.seal(u, 42);
+            let bytes = env.encode(1234).unwrap();
+            let back = Envelope::decode(&bytes).unwrap();
+            assert_eq!(back, Envelope { publish_ts_us: 1234, ..env });
+        }
+    }
+
+    /// Why the wire mirror exists: the model's internally tagged enum does not
+    /// survive a binary serde format (amounts come back scaled or rejected).
+    #[test]
+    fn model_serde_derive_is_not_binary_safe() {
+        let u = all_updates().remove(0);
+        let bytes = rmp_serde::to_vec_named(&u).unwrap();
+        let back: Result<MarketUpdate, _> = rmp_serde::from_slice(&bytes);
+        assert_ne!(back.ok(), Some(u), "if this starts passing, the mirror in envelope.rs can go");
+    }
+
+    #[test]
+    fn ids_carry_instance_and_sequence_and_print_as_hex() {
+        let id = EnvelopeId::new(0xdead_beef, 7);
+        assert_eq!((id.instance(), id.seq()), (0xdead_beef, 7));
+        assert_eq!(id.to_string(), "00000000deadbeef0000000000000007");
+        assert_eq!(id.to_string().parse::<EnvelopeId>().unwrap(), id);
+        let mut s = Sequencer::new("x");
+        let a = s.seal(all_updates().remove(3), 0);
+        let b = s.seal(all_updates().remove(3), 0);
+        assert_eq!((a.seq, b.seq), (1, 2));
+        assert_ne!(a.id, b.id);
+        assert_ne!(Sequencer::new("x").instance(), Sequencer::new("x").instance());
+    }
+
+    #[test]
+    fn listing_event_time_is_the_ingest_time() {
+        let mut s = Sequencer::new("x");
+        let listing = all_updates().remove(1);
+        assert_eq!(s.seal(listing, 555).event_ts_ms, 555);
+        assert_eq!(s.seal(all_updates().remove(0), 555).event_ts_ms, 1_767_000_000_123);
+    }
+
+    #[test]
+    fn foreign_messages_are_told_apart() {
+        assert_eq!(Envelope::decode(b"").unwrap_err().reason(), "foreign");
+        assert_eq!(Envelope::decode(b"{\"hello\":1}").unwrap_err().reason(), "foreign");
+        let other_app = rmp_serde::to_vec(&("not.arbytron", 1u8, "x")).unwrap();
+        assert!(matches!(Envelope::decode(&other_app), Err(DecodeError::Foreign(_))));
+        let json_array = b"[1,2,3]";
+        assert_eq!(Envelope::decode(json_array).unwrap_err().reason(), "foreign");
+    }
+
+    #[test]
+    fn other_versions_are_rejected_by_version() {
+        let mut buf = Vec::new();
+        rmp::encode::write_array_len(&mut buf, 3).unwrap();
+        rmp::encode::write_str(&mut buf, MAGIC).unwrap();
+        rmp::encode::write_uint(&mut buf, 2).unwrap();
+        rmp::encode::write_str(&mut buf, "future layout").unwrap();
+        let err = Envelope::decode(&buf).unwrap_err();
+        assert_eq!(err, DecodeError::UnsupportedVersion { found: 2 });
+        assert!(err.to_string().contains("version 2"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_bodies_are_malformed_not_panics() {
+        let env = Sequencer::new("t").seal(all_updates().remove(0), 0);
+        let bytes = env.encode(1).unwrap();
+        for cut in 14..bytes.len() {
+            let err = Envelope::decode(&bytes[..cut]).unwrap_err();
+            assert_eq!(err.reason(), "malformed", "cut at {cut}: {err}");
+        }
+        // A key that lies about the payload's market would misroute ordering.
+        let mut liar = env.clone();
+        liar.key = "kalshi:OTHER".into();
+        assert!(matches!(Envelope::decode(&liar.encode(1).unwrap()), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn samples_are_short_and_printable() {
+        let s = sample(&[0xff; 500]);
+        assert!(s.chars().count() <= 97 && s.ends_with('…'));
+        assert_eq!(sample(b"a\nb"), "a\\nb");
+    }
+}
