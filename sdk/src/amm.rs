@@ -345,6 +345,23 @@ pub fn marginal_prices(balances: &[u128]) -> Result<Vec<Price>, AmmError> {
     products.iter().map(|p| to_price(p.ratio_floor(SCALE as u128, &total, SCALE as u128))).collect()
 }
 
+/// Marginal price of one outcome, rounded down (see [`marginal_prices`]);
+/// allocation-free for binary pools, which the sizing hot path meets.
+pub fn marginal_price(balances: &[u128], outcome: usize) -> Result<Price, AmmError> {
+    check_outcome(balances, outcome)?;
+    if balances.len() == 2 {
+        let (bi, bj) = (balances[outcome], balances[1 - outcome]);
+        if bi == 0 || bj == 0 {
+            return Err(AmmError::ZeroBalance);
+        }
+        if let Some(sum) = bi.checked_add(bj) {
+            let p = mul_div_floor(SCALE as u128, bj, sum).ok_or(AmmError::TooLarge("marginal price"))?;
+            return Price::from_micros(p as i64).map_err(|_| AmmError::TooLarge("marginal price"));
+        }
+    }
+    Ok(marginal_prices(balances)?[outcome])
+}
+
 /// Largest investment whose bought tokens keep the average price (investment / tokens) <= limit.
 ///
 /// The average price includes the fee (it is what the buyer pays per token).
@@ -666,6 +683,9 @@ mod tests {
         assert!(p.iter().map(|p| p.micros()).sum::<i64>() <= 1_000_000);
         assert_eq!(p[0].micros(), 115_384); // (1/3)/(1/3+1/5+1/7+1/11)... = 3/26 weighting: b ~ 1/3 -> p = 3/(3+5+7+11)
         assert_eq!(marginal_prices(&[0, 1]), Err(AmmError::ZeroBalance));
+        assert_eq!(marginal_price(&[100, 300], 1), Ok(Price::from_micros_const(250_000)));
+        assert_eq!(marginal_price(&[1, 2, 4], 2), Ok(Price::from_micros_const(142_857)));
+        assert_eq!(marginal_price(&[0, 2], 1), Err(AmmError::ZeroBalance));
     }
 
     #[test]

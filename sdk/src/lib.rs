@@ -30,6 +30,7 @@ pub mod book;
 pub mod fees;
 pub mod grid;
 pub mod money;
+pub mod sizing;
 pub mod strategy;
 pub mod types;
 pub mod wide;

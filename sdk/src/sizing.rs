@@ -1,0 +1,1027 @@
+//! Bundle sizing: how many contracts of an exhaustive bundle to buy, and where.
+//!
+//! A candidate's outcomes pay exactly $1 per contract together (one of them
+//! wins). Each outcome has one or more legs that buy it (alternatives: a
+//! Kalshi book, a Polymarket book, an AMM pool); a bundle picks one leg per
+//! outcome and buys the same quantity `Q` on each. Its profit is
+//!
+//! ```text
+//! P(Q) = Q x $1 - sum over outcomes of cost_leg(Q)
+//! ```
+//!
+//! where a book leg's cost walks its asks (cash rounded up per fill, the
+//! venue's fee over the fills, see [`crate::book`]), a pool leg's cost is the
+//! smallest investment that buys at least `Q` tokens ([`amm::investment_for_tokens`]),
+//! and both add the leg's fixed cost (gas) once the leg trades.
+//!
+//! # The search, and why it is right
+//!
+//! Every leg's cost is convex in `Q` before rounding: asks get dearer level by
+//! level, the per-contract fee `c p (1 - p)` plus the price `p` rises with `p`,
+//! and a pool's price rises with every token bought. So for a *fixed choice*
+//! of legs, `P` is concave on the sizes where every chosen leg can fill
+//! (`[max min_qty, min depth]`); fixed costs only shift it. For the cheapest
+//! leg per outcome, `P(Q) = max over choices of P_choice(Q)`.
+//!
+//! - **Books only** (the common case, any number of alternatives): between two
+//!   consecutive *breakpoints* (every level boundary of every leg, every leg's
+//!   minimum size and depth limit, on the lot grid) every leg is linear in `Q`,
+//!   so each outcome's cheapest cost is a minimum of lines (concave) and `P`
+//!   is convex there: its maximum is at a breakpoint. We evaluate `P` exactly
+//!   at every breakpoint. That is exact up to the venues' own rounding, which
+//!   is bounded: a Kalshi leg's fee is rounded up to the cent per order, so `P`
+//!   inside a segment can exceed both ends by less than one cent per Kalshi leg
+//!   (plus $0.00001 per Polymarket fill and a micro-dollar per fill of cash
+//!   rounding). We recover most of that by also trying, next to the best
+//!   point, the largest size just below each Kalshi leg's last cent step.
+//!   Tests compare with brute force over every lot and assert this bound.
+//! - **With pools**: a pool's cost is curved, so the optimum can sit inside a
+//!   segment. We enumerate the choices of legs (bounded, see
+//!   [`MAX_CHOICES`]), and for each, `P_choice` is concave: a golden-section
+//!   search on the lot grid finds its maximum (plus the breakpoints, as above).
+//! - **Constraints**: `max_capital` (cost is monotone in `Q` for a fixed
+//!   choice, so the largest affordable size is found by bisection), minimum
+//!   profit, minimum return and annualised return (checked at every evaluated
+//!   size; where the best size fails them, bisection finds the largest smaller
+//!   size that passes). Whatever is returned satisfies every limit: it is
+//!   re-evaluated from scratch before it is reported.
+//!
+//! Slippage: a book leg only uses levels priced within `max_slippage_ppm` of
+//! its best ask; a pool leg only sizes whose average price (fee included)
+//! stays within it of the price of its first token (`p_i / (1 - fee)`).
+
+use crate::amm;
+use crate::fees::FeeSchedule;
+use crate::money::{Money, Price, Qty, Rounding, SCALE, div_round};
+use crate::types::{MarketId, Opportunity, Order, Side, Venue};
+use crate::wire::{Candidate, Leg, Level, Source};
+
+/// Choices of legs enumerated when pools are involved or a choice filter is
+/// given; beyond it, the dearest alternatives (by the price of their first
+/// lot) are dropped from the outcomes with the most legs.
+pub const MAX_CHOICES: usize = 64;
+
+/// Sizes are capped here (a billion contracts): far above any real book.
+const MAX_QTY_MICROS: i64 = 1_000_000_000 * SCALE;
+
+/// Milliseconds in 365 days: the annualisation basis.
+pub const YEAR_MS: i64 = 365 * 24 * 60 * 60 * 1000;
+
+/// What a bundle must respect.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
+pub struct Limits {
+    /// Most the bundle may cost, fees and fixed costs included.
+    pub max_capital: Money,
+    /// Per leg: worst price touched vs the leg's best price, parts per million.
+    pub max_slippage_ppm: u32,
+    /// Least profit worth trading (never below one micro-dollar).
+    pub min_profit: Money,
+    /// Least return on cost, parts per million.
+    pub min_return_ppm: i64,
+    /// Least annualised return (return x 365 days / time to resolution), ppm.
+    pub min_annualized_ppm: i64,
+    /// Sizes are multiples of this (0.01 contracts suits every venue; pools take any base unit).
+    pub lot: Qty,
+    /// Largest bundle size considered.
+    pub max_qty: Qty,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_capital: Money::MAX,
+            max_slippage_ppm: u32::MAX,
+            min_profit: Money::from_micros(1),
+            min_return_ppm: 0,
+            min_annualized_ppm: 0,
+            lot: Qty::from_hundredths(1),
+            max_qty: Qty::MAX,
+        }
+    }
+}
+
+/// One leg of a sized bundle.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct LegPlan {
+    /// Index of the leg in the candidate.
+    pub leg: usize,
+    pub outcome: u32,
+    pub market: MarketId,
+    pub venue: Venue,
+    pub side: Side,
+    /// Contracts to buy (a pool leg receives at least this many tokens).
+    pub qty: Qty,
+    /// Book: the worst level price touched. Pool: the average price, fee included, rounded up.
+    pub limit_price: Price,
+    /// Cash paid to the venue: price times quantity plus fee (a pool: the investment).
+    pub amount: Money,
+    /// The venue's fee inside `amount` (a pool: the part of the investment the pool keeps).
+    pub fee: Money,
+    /// Paid once per order outside the venue (gas).
+    pub fixed_cost: Money,
+    /// `amount + fixed_cost`.
+    pub cost: Money,
+    /// Tokens a pool leg actually receives (at least `qty`); `qty` for books.
+    pub received: Qty,
+}
+
+/// A sized bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Contracts per outcome; the bundle pays exactly this many dollars.
+    pub quantity: Qty,
+    pub legs: Vec<LegPlan>,
+    /// Everything paid: amounts plus fixed costs.
+    pub cost: Money,
+    /// Venue fees plus fixed costs.
+    pub fees: Money,
+    pub payout: Money,
+    pub profit: Money,
+    pub return_ppm: i64,
+    pub annualized_ppm: i64,
+}
+
+impl Plan {
+    /// The opportunity a strategy returns for this plan.
+    pub fn to_opportunity(&self, link: u32) -> Opportunity {
+        Opportunity {
+            link,
+            quantity: self.quantity,
+            orders: self
+                .legs
+                .iter()
+                .map(|l| Order {
+                    market: l.market,
+                    side: l.side,
+                    quantity: l.qty,
+                    limit_price: l.limit_price,
+                    amount: l.amount,
+                    fee: l.fee,
+                })
+                .collect(),
+            cost: self.cost,
+            fees: self.fees,
+            payout: self.payout,
+            profit: self.profit,
+            return_ppm: self.return_ppm,
+            annualized_ppm: self.annualized_ppm,
+        }
+    }
+}
+
+/// A point of the profit curve (cheapest leg per outcome at that size).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CurvePoint {
+    pub qty: Qty,
+    pub cost: Money,
+    pub profit: Money,
+}
+
+/// Why a candidate cannot be sized at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizingError {
+    #[error("the candidate has no legs")]
+    NoLegs,
+    #[error("outcome {0} has no leg that can trade")]
+    OutcomeWithoutLegs(u32),
+    #[error("leg {leg} cannot buy {qty} contracts")]
+    LegCannotFill { leg: usize, qty: Qty },
+    #[error("leg {leg} belongs to outcome {got}, not {want}")]
+    WrongOutcome { leg: usize, got: u32, want: usize },
+    #[error("a choice needs one leg per outcome: {got} given for {want} outcomes")]
+    ChoiceLength { got: usize, want: usize },
+}
+
+/// The best bundle for a candidate under `limits`, as an opportunity; `None`
+/// if nothing profitable fits. Strategies and the host both call this.
+pub fn best_opportunity(c: &Candidate<'_>, limits: &Limits) -> Option<Opportunity> {
+    best_plan(c, limits).map(|p| p.to_opportunity(c.link))
+}
+
+/// The best bundle, cheapest leg per outcome.
+pub fn best_plan(c: &Candidate<'_>, limits: &Limits) -> Option<Plan> {
+    best_impl(c, limits, None)
+}
+
+/// The best bundle among the choices `allow` accepts. A choice lists, per
+/// outcome, the index (in the candidate) of the leg that buys it; e.g. a
+/// strategy that only wants legs on different venues checks that here.
+pub fn best_plan_with(c: &Candidate<'_>, limits: &Limits, allow: impl Fn(&[usize]) -> bool) -> Option<Plan> {
+    best_impl(c, limits, Some(&allow))
+}
+
+/// A filter on choices of legs (one candidate leg index per outcome).
+type ChoiceFilter<'f> = &'f dyn Fn(&[usize]) -> bool;
+
+fn best_impl(c: &Candidate<'_>, limits: &Limits, allow: Option<ChoiceFilter<'_>>) -> Option<Plan> {
+    let model = Model::new(c, limits).ok()?;
+    let best = if allow.is_none() && !model.has_pool {
+        // Cheapest leg per outcome at every size: exact over any number of alternatives.
+        model.search(None)
+    } else {
+        let mut best: Option<Best> = None;
+        model.for_each_choice(|choice| {
+            if allow.is_some_and(|f| !f(choice)) {
+                return;
+            }
+            if let Some(b) = model.search(Some(choice))
+                && best.as_ref().is_none_or(|x| b.profit > x.profit || (b.profit == x.profit && b.q < x.q))
+            {
+                best = Some(b);
+            }
+        });
+        best
+    };
+    let best = best?;
+    model.plan(best.q, &best.choice[..model.outcomes]).ok().filter(|p| model.acceptable(p))
+}
+
+/// Evaluate the bundle at a given size with a given choice of legs (one
+/// candidate leg index per outcome): the host's re-check before it trades.
+/// Limits other than the lot are not applied here; compare the plan with them.
+pub fn plan_at(c: &Candidate<'_>, qty: Qty, choice: &[usize]) -> Result<Plan, SizingError> {
+    let limits = Limits { lot: Qty::from_micros(1), ..Limits::default() };
+    let model = Model::new(c, &limits)?;
+    if choice.len() != model.outcomes {
+        return Err(SizingError::ChoiceLength { got: choice.len(), want: model.outcomes });
+    }
+    for (o, &leg) in choice.iter().enumerate() {
+        let got = model.legs.get(leg).map(|l| l.leg.outcome).ok_or(SizingError::LegCannotFill { leg, qty })?;
+        if got as usize != o {
+            return Err(SizingError::WrongOutcome { leg, got, want: o });
+        }
+    }
+    model.plan(qty.micros(), choice)
+}
+
+/// Profit at every breakpoint the search considers (cheapest leg per outcome,
+/// no limits but the lot and slippage): the curve a human checks by eye.
+pub fn profit_curve(c: &Candidate<'_>, limits: &Limits) -> Vec<CurvePoint> {
+    let Ok(model) = Model::new(c, limits) else { return Vec::new() };
+    let mut qs = Vec::new();
+    model.breakpoints(None, &mut qs);
+    let mut scratch = [0usize; MAX_OUTCOMES];
+    qs.iter()
+        .filter_map(|&q| {
+            let cost = model.total_cost(q, None, &mut scratch)?;
+            Some(CurvePoint {
+                qty: Qty::from_micros(q),
+                cost: Money::from_micros(cost),
+                profit: Money::from_micros(q - cost),
+            })
+        })
+        .collect()
+}
+
+/// Outcomes a bundle may have (a neg-risk event with more is not a candidate we size).
+pub const MAX_OUTCOMES: usize = 64;
+
+enum Kind<'a> {
+    Book {
+        /// Levels within the slippage limit, best first.
+        levels: &'a [Level],
+    },
+    Pool {
+        balances: Vec<u128>,
+        fee_wad: u64,
+        outcome: usize,
+        /// Highest average price (fee included) the slippage limit allows, micro-dollars.
+        max_avg: i64,
+    },
+}
+
+struct LegModel<'a> {
+    leg: Leg<'a>,
+    kind: Kind<'a>,
+    /// Smallest and largest size this leg can buy, micro-contracts on the lot grid; `lo > hi` if none.
+    lo: i64,
+    hi: i64,
+}
+
+#[derive(Copy, Clone, Debug, Default)]
+struct LegEval {
+    amount: i64,
+    fee: i64,
+    limit: i64,
+    /// `amount + fixed cost`
+    cost: i64,
+}
+
+#[derive(Clone, Debug)]
+struct Best {
+    q: i64,
+    profit: i64,
+    choice: [usize; MAX_OUTCOMES],
+}
+
+struct Model<'a> {
+    legs: Vec<LegModel<'a>>,
+    outcomes: usize,
+    /// Leg indices grouped by outcome: `order[start[o]..start[o + 1]]`.
+    order: Vec<usize>,
+    start: Vec<usize>,
+    lot: i64,
+    has_pool: bool,
+    limits: Limits,
+    millis_to_resolution: i64,
+}
+
+#[inline]
+fn floor_lot(q: i64, lot: i64) -> i64 {
+    q.div_euclid(lot) * lot
+}
+
+#[inline]
+fn ceil_lot(q: i64, lot: i64) -> i64 {
+    div_round(q as i128, lot as i128, Rounding::Up) as i64 * lot
+}
+
+/// `ceil(q * p / 1e6)`: cash for `q` micro-contracts at `p` micro-dollars.
+#[inline]
+fn cash_up(q: i64, p: i64) -> i64 {
+    match q.checked_mul(p) {
+        Some(n) => (n + (SCALE - 1)) / SCALE,
+        None => i64::try_from(div_round(q as i128 * p as i128, SCALE as i128, Rounding::Up)).unwrap_or(i64::MAX),
+    }
+}
+
+impl<'a> Model<'a> {
+    fn new(c: &Candidate<'a>, limits: &Limits) -> Result<Model<'a>, SizingError> {
+        if c.legs.is_empty() {
+            return Err(SizingError::NoLegs);
+        }
+        let lot = limits.lot.micros().max(1);
+        let max_q = floor_lot(limits.max_qty.micros().min(MAX_QTY_MICROS), lot);
+        let mut legs = Vec::with_capacity(c.legs.len());
+        let mut has_pool = false;
+        for leg in c.legs.iter() {
+            let lo = ceil_lot(leg.min_qty.micros().max(lot), lot);
+            let (kind, depth) = match leg.source {
+                Source::Book(levels) => {
+                    let levels = within_slippage(levels, limits.max_slippage_ppm);
+                    (Kind::Book { levels }, crate::book::depth(levels).micros())
+                }
+                Source::Pool(p) => {
+                    has_pool = true;
+                    let balances: Vec<u128> = p.balances.iter().map(|&b| b.max(0) as u128).collect();
+                    let (max_avg, depth) = pool_limits(&balances, p.fee_wad, p.outcome, limits);
+                    (Kind::Pool { balances, fee_wad: p.fee_wad, outcome: p.outcome, max_avg }, depth)
+                }
+            };
+            let hi = floor_lot(depth.min(max_q), lot);
+            legs.push(LegModel { leg, kind, lo, hi });
+        }
+        let outcomes = c.legs.outcome_count();
+        if outcomes > MAX_OUTCOMES {
+            return Err(SizingError::OutcomeWithoutLegs(MAX_OUTCOMES as u32));
+        }
+        let mut order: Vec<usize> = (0..legs.len()).filter(|&i| legs[i].lo <= legs[i].hi).collect();
+        order.sort_by_key(|&i| legs[i].leg.outcome);
+        let mut start = vec![0usize; outcomes + 1];
+        for &i in &order {
+            start[legs[i].leg.outcome as usize + 1] += 1;
+        }
+        for o in 0..outcomes {
+            start[o + 1] += start[o];
+        }
+        Ok(Model {
+            legs,
+            outcomes,
+            order,
+            start,
+            lot,
+            has_pool,
+            limits: *limits,
+            millis_to_resolution: c.millis_to_resolution(),
+        })
+    }
+
+    fn outcome_legs(&self, o: usize) -> &[usize] {
+        &self.order[self.start[o]..self.start[o + 1]]
+    }
+
+    /// Cost of leg `l` at `q`, or `None` if it cannot buy exactly that.
+    fn leg_eval(&self, l: &LegModel<'_>, q: i64) -> Option<LegEval> {
+        if q < l.lo || q > l.hi {
+            return None;
+        }
+        let fixed = l.leg.fixed_cost.micros();
+        match &l.kind {
+            Kind::Book { levels } => {
+                let (notional, units, worst) = walk_levels(levels, &l.leg.fee, q)?;
+                let fee = l.leg.fee.order_fee(units).micros();
+                let amount = notional.checked_add(fee)?;
+                Some(LegEval { amount, fee, limit: worst, cost: amount.checked_add(fixed)? })
+            }
+            Kind::Pool { balances, fee_wad, outcome, max_avg } => {
+                let x = amm::investment_for_tokens(balances, *fee_wad, *outcome, q as u128).ok()?;
+                let x = i64::try_from(x).ok()?;
+                let avg = div_round(x as i128 * SCALE as i128, q as i128, Rounding::Up) as i64;
+                if avg > *max_avg || avg > SCALE {
+                    return None;
+                }
+                let fee = i64::try_from(amm::buy_fee(*fee_wad, x as u128)).ok()?;
+                Some(LegEval { amount: x, fee, limit: avg, cost: x.checked_add(fixed)? })
+            }
+        }
+    }
+
+    /// Total cost at `q`: the cheapest leg per outcome (`choice == None`) or
+    /// the chosen legs; records the legs used in `used`.
+    fn total_cost(&self, q: i64, choice: Option<&[usize]>, used: &mut [usize; MAX_OUTCOMES]) -> Option<i64> {
+        let mut total: i64 = 0;
+        for o in 0..self.outcomes {
+            let best = match choice {
+                Some(ch) => {
+                    let i = ch[o];
+                    self.leg_eval(&self.legs[i], q).map(|e| (e.cost, i))
+                }
+                None => self
+                    .outcome_legs(o)
+                    .iter()
+                    .filter_map(|&i| self.leg_eval(&self.legs[i], q).map(|e| (e.cost, i)))
+                    .min_by_key(|&(c, _)| c),
+            };
+            let (cost, i) = best?;
+            used[o] = i;
+            total = total.checked_add(cost)?;
+        }
+        Some(total)
+    }
+
+    /// Whether a size with this cost meets every limit.
+    fn meets_limits(&self, q: i64, cost: i64) -> bool {
+        let profit = q - cost;
+        if cost > self.limits.max_capital.micros() || profit < self.limits.min_profit.micros().max(1) || cost <= 0 {
+            return false;
+        }
+        let ret = div_round(profit as i128 * SCALE as i128, cost as i128, Rounding::Down);
+        if ret < self.limits.min_return_ppm as i128 {
+            return false;
+        }
+        annualize(ret, self.millis_to_resolution) >= self.limits.min_annualized_ppm as i128
+    }
+
+    fn acceptable(&self, p: &Plan) -> bool {
+        self.meets_limits(p.quantity.micros(), p.cost.micros())
+            && p.profit.is_positive()
+            && p.payout == p.quantity.payout()
+            && p.cost < p.payout
+    }
+
+    /// The sizes worth evaluating (sorted, on the lot grid, within the feasible range).
+    fn breakpoints(&self, choice: Option<&[usize]>, out: &mut Vec<i64>) {
+        out.clear();
+        let lot = self.lot;
+        let (mut lo_all, mut hi_all) = (i64::MIN, i64::MAX);
+        for o in 0..self.outcomes {
+            let (mut lo_o, mut hi_o) = (i64::MAX, i64::MIN);
+            let mut each = |i: usize| {
+                let l = &self.legs[i];
+                lo_o = lo_o.min(l.lo);
+                hi_o = hi_o.max(l.hi);
+                out.extend_from_slice(&[l.lo - lot, l.lo, l.hi, l.hi + lot]);
+                if let Kind::Book { levels } = &l.kind {
+                    let mut cum = 0i64;
+                    for lv in *levels {
+                        cum = cum.saturating_add(lv.qty.micros().max(0));
+                        out.push(floor_lot(cum, lot));
+                        out.push(ceil_lot(cum, lot));
+                    }
+                }
+            };
+            match choice {
+                Some(ch) => each(ch[o]),
+                None => self.outcome_legs(o).iter().for_each(|&i| each(i)),
+            }
+            lo_all = lo_all.max(lo_o);
+            hi_all = hi_all.min(hi_o);
+        }
+        out.retain(|&q| q >= lo_all && q <= hi_all);
+        if lo_all <= hi_all {
+            out.push(lo_all);
+            out.push(hi_all);
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// The best size for one choice of legs (`Some`) or the cheapest leg per outcome (`None`).
+    fn search(&self, choice: Option<&[usize]>) -> Option<Best> {
+        let mut qs = Vec::with_capacity(64);
+        self.breakpoints(choice, &mut qs);
+        if qs.is_empty() {
+            return None;
+        }
+        let mut s = Searcher { model: self, choice, best: None, used: [0; MAX_OUTCOMES] };
+        // 1. Every breakpoint, remembering the last one that met the limits
+        //    for a bisection towards any limit that binds between two of them.
+        let mut prev_ok: Option<i64> = None;
+        for &q in &qs {
+            match s.try_point(q) {
+                Some(true) => prev_ok = Some(q),
+                Some(false) => {
+                    if let Some(a) = prev_ok.take() {
+                        s.bisect_limit(a, q);
+                    }
+                }
+                None => prev_ok = None,
+            }
+        }
+        // 2. Curved legs: golden section over the affordable range of this choice.
+        let has_pool = choice.is_some_and(|ch| ch.iter().any(|&i| matches!(self.legs[i].kind, Kind::Pool { .. })));
+        if has_pool {
+            let (lo, hi) = (qs[0], *qs.last().unwrap_or(&qs[0]));
+            let hi = s.affordable(lo, hi);
+            if let Some(hi) = hi {
+                let q = s.golden(lo, hi);
+                if s.try_point(q) == Some(false) {
+                    s.bisect_limit(lo, q);
+                }
+            }
+        }
+        // 3. Kalshi's cent rounding: just below the last fee step of each Kalshi leg.
+        s.refine_kalshi();
+        s.best
+    }
+
+    /// Call `f` with every choice of one leg per outcome (pruned to `MAX_CHOICES`).
+    fn for_each_choice(&self, mut f: impl FnMut(&[usize])) {
+        let mut lists: Vec<Vec<usize>> = (0..self.outcomes).map(|o| self.outcome_legs(o).to_vec()).collect();
+        if lists.iter().any(|l| l.is_empty()) {
+            return;
+        }
+        // Prune: drop the dearest first lot from the longest list until few enough.
+        let price_of = |i: usize| {
+            let l = &self.legs[i];
+            self.leg_eval(l, l.lo)
+                .map_or(i64::MAX, |e| div_round(e.cost as i128 * SCALE as i128, l.lo as i128, Rounding::Up) as i64)
+        };
+        for list in lists.iter_mut() {
+            list.sort_by_key(|&i| price_of(i));
+        }
+        while lists.iter().map(|l| l.len()).product::<usize>() > MAX_CHOICES {
+            if let Some(longest) = lists.iter_mut().max_by_key(|l| l.len()) {
+                longest.pop();
+            }
+        }
+        let mut idx = vec![0usize; self.outcomes];
+        let mut choice = vec![0usize; self.outcomes];
+        loop {
+            for o in 0..self.outcomes {
+                choice[o] = lists[o][idx[o]];
+            }
+            f(&choice);
+            let mut o = 0;
+            loop {
+                if o == self.outcomes {
+                    return;
+                }
+                idx[o] += 1;
+                if idx[o] < lists[o].len() {
+                    break;
+                }
+                idx[o] = 0;
+                o += 1;
+            }
+        }
+    }
+
+    /// The full plan at `q` with `choice`, evaluated from scratch.
+    fn plan(&self, q: i64, choice: &[usize]) -> Result<Plan, SizingError> {
+        let mut legs = Vec::with_capacity(choice.len());
+        let (mut cost, mut fees) = (0i64, 0i64);
+        for &i in choice {
+            let l = &self.legs[i];
+            let cannot = SizingError::LegCannotFill { leg: i, qty: Qty::from_micros(q) };
+            let e = self.leg_eval(l, q).ok_or(cannot.clone())?;
+            let received = match &l.kind {
+                Kind::Book { .. } => q,
+                Kind::Pool { balances, fee_wad, outcome, .. } => {
+                    let t = amm::calc_buy_amount(balances, *fee_wad, e.amount as u128, *outcome)
+                        .map_err(|_| cannot.clone())?;
+                    i64::try_from(t).map_err(|_| cannot.clone())?
+                }
+            };
+            let fixed = l.leg.fixed_cost.micros();
+            cost = cost.checked_add(e.cost).ok_or(cannot.clone())?;
+            fees = fees.checked_add(e.fee + fixed).ok_or(cannot.clone())?;
+            legs.push(LegPlan {
+                leg: i,
+                outcome: l.leg.outcome,
+                market: l.leg.market,
+                venue: l.leg.venue,
+                side: l.leg.side,
+                qty: Qty::from_micros(q),
+                limit_price: Price::from_micros(e.limit).map_err(|_| cannot.clone())?,
+                amount: Money::from_micros(e.amount),
+                fee: Money::from_micros(e.fee),
+                fixed_cost: Money::from_micros(fixed),
+                cost: Money::from_micros(e.cost),
+                received: Qty::from_micros(received),
+            });
+        }
+        let profit = q - cost;
+        let return_ppm =
+            if cost > 0 { div_round(profit as i128 * SCALE as i128, cost as i128, Rounding::Down) } else { 0 };
+        let annualized = annualize(return_ppm, self.millis_to_resolution);
+        let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        Ok(Plan {
+            quantity: Qty::from_micros(q),
+            legs,
+            cost: Money::from_micros(cost),
+            fees: Money::from_micros(fees),
+            payout: Qty::from_micros(q).payout(),
+            profit: Money::from_micros(profit),
+            return_ppm: clamp(return_ppm),
+            annualized_ppm: clamp(annualized),
+        })
+    }
+}
+
+/// `return x 365 days / time to resolution`, rounded down.
+fn annualize(return_ppm: i128, millis: i64) -> i128 {
+    div_round(return_ppm * YEAR_MS as i128, millis.max(1) as i128, Rounding::Down)
+}
+
+/// Levels priced within `ppm` of the best (first) one; stops at the first
+/// level beyond it (levels come best first).
+fn within_slippage(levels: &[Level], ppm: u32) -> &[Level] {
+    let Some(first) = levels.iter().position(|l| l.qty.is_positive()) else { return &levels[..0] };
+    let best = levels[first].price.micros() as i128;
+    let limit = div_round(best * (SCALE as i128 + ppm as i128), SCALE as i128, Rounding::Down);
+    let end = levels.iter().position(|l| l.price.micros() as i128 > limit).unwrap_or(levels.len());
+    &levels[..end]
+}
+
+/// A pool leg's slippage limit on the average price, and the most tokens it allows.
+fn pool_limits(balances: &[u128], fee_wad: u64, outcome: usize, limits: &Limits) -> (i64, i64) {
+    let fee = fee_wad as u128;
+    let unlimited = (SCALE, MAX_QTY_MICROS);
+    let Ok(p) = amm::marginal_price(balances, outcome) else { return (0, 0) };
+    if fee >= amm::ONE {
+        return (0, 0);
+    }
+    if limits.max_slippage_ppm as i64 >= 100 * SCALE {
+        return unlimited;
+    }
+    // First token's price p / (1 - fee), times (1 + slippage), rounded down.
+    let first = crate::wide::mul_div_floor(p.micros() as u128, amm::ONE, amm::ONE - fee).unwrap_or(u128::MAX);
+    let limit = crate::wide::mul_div_floor(first, SCALE as u128 + limits.max_slippage_ppm as u128, SCALE as u128)
+        .unwrap_or(u128::MAX)
+        .min(SCALE as u128) as i64;
+    let Ok(x) = amm::max_investment_at_or_below(balances, fee_wad, outcome, Price::from_micros_const(limit)) else {
+        return (0, 0);
+    };
+    let tokens = amm::calc_buy_amount(balances, fee_wad, x, outcome).unwrap_or(0);
+    (limit, i64::try_from(tokens).unwrap_or(i64::MAX).min(MAX_QTY_MICROS))
+}
+
+/// Walk `levels` for `q`: cash rounded up per fill, fee units, worst price.
+#[inline]
+fn walk_levels(levels: &[Level], fee: &FeeSchedule, q: i64) -> Option<(i64, i64, i64)> {
+    let (mut left, mut notional, mut units, mut worst) = (q, 0i64, 0i64, 0i64);
+    for l in levels {
+        let take = l.qty.micros().min(left);
+        if take <= 0 {
+            continue;
+        }
+        let p = l.price.micros();
+        notional = notional.checked_add(cash_up(take, p))?;
+        units = units.saturating_add(fee.fill_units(Qty::from_micros(take), l.price, false));
+        worst = worst.max(p);
+        left -= take;
+        if left == 0 {
+            return Some((notional, units, worst));
+        }
+    }
+    None
+}
+
+struct Searcher<'m, 'a, 'c> {
+    model: &'m Model<'a>,
+    choice: Option<&'c [usize]>,
+    best: Option<Best>,
+    used: [usize; MAX_OUTCOMES],
+}
+
+impl Searcher<'_, '_, '_> {
+    /// Evaluate `q`: `None` if no bundle exists there, `Some(meets limits)` otherwise.
+    fn try_point(&mut self, q: i64) -> Option<bool> {
+        let cost = self.model.total_cost(q, self.choice, &mut self.used)?;
+        let ok = self.model.meets_limits(q, cost);
+        if ok {
+            let profit = q - cost;
+            if self.best.as_ref().is_none_or(|b| profit > b.profit || (profit == b.profit && q < b.q)) {
+                self.best = Some(Best { q, profit, choice: self.used });
+            }
+        }
+        Some(ok)
+    }
+
+    /// Profit at `q` for the golden search (infeasible sizes count as hopeless).
+    fn profit_at(&mut self, q: i64) -> i64 {
+        match self.model.total_cost(q, self.choice, &mut self.used) {
+            Some(cost) => {
+                let _ = self.try_point(q);
+                q - cost
+            }
+            None => i64::MIN,
+        }
+    }
+
+    /// Between `a` (meets the limits) and `b` (a bundle that does not), the
+    /// largest size that still does; valid where the limit is monotone between them.
+    fn bisect_limit(&mut self, a: i64, b: i64) {
+        let lot = self.model.lot;
+        let (mut lo, mut hi) = (a / lot, b / lot);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match self.try_point(mid * lot) {
+                Some(true) => lo = mid,
+                _ => hi = mid,
+            }
+        }
+    }
+
+    /// The largest size in `[lo, hi]` within `max_capital` (cost rises with size for a fixed choice).
+    fn affordable(&mut self, lo: i64, hi: i64) -> Option<i64> {
+        let cap = self.model.limits.max_capital.micros();
+        let fits = |s: &mut Self, q: i64| s.model.total_cost(q, s.choice, &mut s.used).is_some_and(|c| c <= cap);
+        if fits(self, hi) {
+            return Some(hi);
+        }
+        if !fits(self, lo) {
+            return None;
+        }
+        let lot = self.model.lot;
+        let (mut a, mut b) = (lo / lot, hi / lot);
+        while b - a > 1 {
+            let mid = a + (b - a) / 2;
+            if fits(self, mid * lot) {
+                a = mid;
+            } else {
+                b = mid;
+            }
+        }
+        Some(a * lot)
+    }
+
+    /// Golden-section search for the most profitable size in `[lo, hi]` of a
+    /// concave profit; returns the best size seen.
+    fn golden(&mut self, lo: i64, hi: i64) -> i64 {
+        let lot = self.model.lot;
+        let (mut a, mut b) = (lo / lot, hi / lot);
+        let place = |a: i64, b: i64| a + ((b - a) as i128 * 382 / 1000) as i64;
+        let mut x1 = place(a, b);
+        let mut x2 = a + b - x1;
+        let (mut f1, mut f2) = (self.profit_at(x1 * lot), self.profit_at(x2 * lot));
+        while b - a > 6 {
+            if x1 >= x2 {
+                x1 = place(a, b);
+                x2 = a + b - x1;
+                f1 = self.profit_at(x1 * lot);
+                f2 = self.profit_at(x2 * lot);
+                if x1 >= x2 {
+                    break;
+                }
+            }
+            if f1 < f2 {
+                a = x1;
+                x1 = x2;
+                f1 = f2;
+                x2 = a + b - x1;
+                f2 = self.profit_at(x2 * lot);
+            } else {
+                b = x2;
+                x2 = x1;
+                f2 = f1;
+                x1 = a + b - x2;
+                f1 = self.profit_at(x1 * lot);
+            }
+        }
+        let (mut best_q, mut best_p) = (a * lot, i64::MIN);
+        for n in a..=b {
+            let p = self.profit_at(n * lot);
+            if p > best_p {
+                best_p = p;
+                best_q = n * lot;
+            }
+        }
+        best_q
+    }
+
+    /// Try sizes just below each Kalshi leg's last cent step before the best size.
+    fn refine_kalshi(&mut self) {
+        for _ in 0..3 {
+            let Some(best) = self.best.clone() else { return };
+            let mut lowest = best.q;
+            for o in 0..self.model.outcomes {
+                let l = &self.model.legs[best.choice[o]];
+                if !matches!(l.leg.fee, FeeSchedule::Kalshi { .. }) || !matches!(l.kind, Kind::Book { .. }) {
+                    continue;
+                }
+                let Some(q) = self.below_last_step(l, best.q) else { continue };
+                let _ = self.try_point(q);
+                lowest = lowest.min(q);
+            }
+            if lowest < best.q {
+                let _ = self.try_point(lowest);
+            }
+            if self.best.as_ref().is_some_and(|b| b.q == best.q) {
+                return;
+            }
+        }
+    }
+
+    /// The largest lot multiple below `q` at which leg `l`'s fee is lower than at `q`.
+    fn below_last_step(&self, l: &LegModel<'_>, q: i64) -> Option<i64> {
+        let lot = self.model.lot;
+        let fee_at = |q: i64| self.model.leg_eval(l, q).map(|e| e.fee);
+        let top = fee_at(q)?;
+        let (mut lo, mut hi) = (l.lo / lot, q / lot); // fee(lo) < top <= fee(hi), if any step exists
+        if fee_at(lo * lot)? >= top {
+            return None;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fee_at(mid * lot)? < top {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(lo * lot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{LegHeader, LegsBuf};
+
+    pub(crate) fn header(outcome: u32, market: u32, venue: Venue, side: Side, fee: FeeSchedule) -> LegHeader {
+        LegHeader {
+            outcome,
+            market,
+            venue,
+            side,
+            fee,
+            tick: Price::from_micros_const(10_000),
+            min_qty: Qty::from_hundredths(1),
+            fixed_cost: Money::ZERO,
+            updated_at: 0,
+        }
+    }
+
+    fn lv(p: &str, q: &str) -> Level {
+        Level::new(Price::parse(p).unwrap(), Qty::parse(q).unwrap())
+    }
+
+    fn kalshi() -> FeeSchedule {
+        FeeSchedule::kalshi("KXFED", "quadratic", "1").unwrap()
+    }
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn two_leg_pair_stops_where_the_next_level_loses() {
+        let mut buf = LegsBuf::default();
+        // YES on Kalshi: 10 @ 0.40, 10 @ 0.45, 50 @ 0.55. NO on Polymarket: 15 @ 0.50, 50 @ 0.53.
+        buf.push_book(
+            &header(0, 1, Venue::Kalshi, Side::Yes, kalshi()),
+            [lv("0.40", "10"), lv("0.45", "10"), lv("0.55", "50")],
+            10,
+        );
+        buf.push_book(
+            &header(1, 2, Venue::PolymarketClob, Side::No, FeeSchedule::None),
+            [lv("0.50", "15"), lv("0.53", "50")],
+            10,
+        );
+        let c = Candidate::new(7, 0, 30 * DAY, &buf.legs, &buf.data).unwrap();
+        let plan = best_plan(&c, &Limits::default()).unwrap();
+        // Per contract: to 10, 0.40 + 0.50 + fee 0.0168; to 15, 0.45 + 0.50 + 0.0173;
+        // to 20, 0.45 + 0.53 + 0.0173 = 0.9973 (still a profit); beyond, 0.55 + 0.53 > 1.
+        let at15 = plan_at(&c, Qty::from_contracts(15), &[0, 1]).unwrap();
+        // 10 @ .40 + 5 @ .45 = 6.25; fee .168 + .0866 -> .2546 -> .26; NO 15 @ .50 = 7.50.
+        assert_eq!(at15.cost, Money::parse("14.01").unwrap());
+        assert_eq!(at15.profit, Money::parse("0.99").unwrap());
+        let at20 = plan_at(&c, Qty::from_contracts(20), &[0, 1]).unwrap();
+        // YES 8.50 + fee (.168 + .1733 = .3413 -> .35), NO 7.50 + 2.65: cost 19.00.
+        assert_eq!(at20.profit, Money::parse("1.00").unwrap());
+        // Just below 20 the Kalshi fee is a cent lower: 19.92 keeps 0.34 and earns more.
+        assert_eq!(plan.quantity, Qty::from_hundredths(1992), "{plan:?}");
+        assert_eq!(plan.legs[0].fee, Money::parse("0.34").unwrap());
+        assert_eq!(plan.profit, Money::parse("1.0084").unwrap());
+        assert!(plan.profit > at20.profit && plan.profit > at15.profit);
+        assert_eq!(plan.payout, plan.quantity.payout());
+        assert_eq!(plan.legs.len(), 2);
+        assert_eq!(plan.legs[0].limit_price, Price::parse("0.45").unwrap());
+        assert_eq!(plan.return_ppm, plan.profit.ratio_ppm(plan.cost).unwrap());
+        assert_eq!(plan.annualized_ppm as i128, plan.return_ppm as i128 * 365 / 30);
+        let opp = best_opportunity(&c, &Limits::default()).unwrap();
+        assert_eq!(opp.link, 7);
+        assert_eq!(opp.orders.len(), 2);
+        assert_eq!(opp.profit, plan.profit);
+    }
+
+    #[test]
+    fn no_arbitrage_no_plan() {
+        let mut buf = LegsBuf::default();
+        buf.push_book(&header(0, 1, Venue::Kalshi, Side::Yes, FeeSchedule::None), [lv("0.50", "10")], 10);
+        buf.push_book(&header(1, 2, Venue::PolymarketClob, Side::No, FeeSchedule::None), [lv("0.50", "10")], 10);
+        let c = Candidate::new(1, 0, DAY, &buf.legs, &buf.data).unwrap();
+        assert_eq!(best_plan(&c, &Limits::default()), None);
+        // Exactly $1 with zero fees is not a profit either.
+        assert_eq!(plan_at(&c, Qty::from_contracts(10), &[0, 1]).unwrap().profit, Money::ZERO);
+    }
+
+    #[test]
+    fn capital_and_min_profit_limits_bind() {
+        let mut buf = LegsBuf::default();
+        buf.push_book(&header(0, 1, Venue::Kalshi, Side::Yes, FeeSchedule::None), [lv("0.40", "100")], 10);
+        buf.push_book(&header(1, 2, Venue::PolymarketClob, Side::No, FeeSchedule::None), [lv("0.50", "100")], 10);
+        let c = Candidate::new(1, 0, DAY, &buf.legs, &buf.data).unwrap();
+        let free = best_plan(&c, &Limits::default()).unwrap();
+        assert_eq!(free.quantity, Qty::from_contracts(100));
+        assert_eq!(free.profit, Money::from_dollars(10));
+        let capped = best_plan(&c, &Limits { max_capital: Money::from_dollars(45), ..Limits::default() }).unwrap();
+        assert_eq!(capped.quantity, Qty::from_contracts(50));
+        assert_eq!(capped.cost, Money::from_dollars(45));
+        assert_eq!(best_plan(&c, &Limits { min_profit: Money::from_dollars(11), ..Limits::default() }), None);
+        // 10/90 = 111,111 ppm return; a higher floor refuses it.
+        assert_eq!(best_plan(&c, &Limits { min_return_ppm: 111_112, ..Limits::default() }), None);
+        assert!(best_plan(&c, &Limits { min_return_ppm: 111_111, ..Limits::default() }).is_some());
+    }
+
+    #[test]
+    fn slippage_limits_the_levels_used() {
+        let mut buf = LegsBuf::default();
+        buf.push_book(
+            &header(0, 1, Venue::Kalshi, Side::Yes, FeeSchedule::None),
+            [lv("0.40", "10"), lv("0.44", "10")],
+            10,
+        );
+        buf.push_book(&header(1, 2, Venue::PolymarketClob, Side::No, FeeSchedule::None), [lv("0.50", "100")], 10);
+        let c = Candidate::new(1, 0, DAY, &buf.legs, &buf.data).unwrap();
+        assert_eq!(best_plan(&c, &Limits::default()).unwrap().quantity, Qty::from_contracts(20));
+        // 0.44 is 10% above 0.40: a 5% limit keeps only the first level.
+        let plan = best_plan(&c, &Limits { max_slippage_ppm: 50_000, ..Limits::default() }).unwrap();
+        assert_eq!(plan.quantity, Qty::from_contracts(10));
+    }
+
+    #[test]
+    fn cheapest_leg_per_outcome_and_min_sizes() {
+        let mut buf = LegsBuf::default();
+        // Outcome 0 can be bought on Kalshi at 0.45 or Polymarket at 0.42 (min 5 shares).
+        buf.push_book(&header(0, 1, Venue::Kalshi, Side::Yes, FeeSchedule::None), [lv("0.45", "100")], 10);
+        let mut h = header(0, 3, Venue::PolymarketClob, Side::Yes, FeeSchedule::None);
+        h.min_qty = Qty::from_contracts(5);
+        buf.push_book(&h, [lv("0.42", "8")], 10);
+        buf.push_book(&header(1, 2, Venue::Kalshi, Side::No, FeeSchedule::None), [lv("0.50", "100")], 10);
+        let c = Candidate::new(1, 0, DAY, &buf.legs, &buf.data).unwrap();
+        let plan = best_plan(&c, &Limits::default()).unwrap();
+        // 8 via Polymarket: 8 * 0.08 = 0.64; 100 via Kalshi: 100 * 0.05 = 5.00.
+        assert_eq!(plan.quantity, Qty::from_contracts(100));
+        assert_eq!(plan.legs[0].market, 1);
+        // Capital of $7.36 buys 8 on Polymarket (profit 0.64) or ~8.18 via Kalshi (profit ~0.41).
+        let plan = best_plan(&c, &Limits { max_capital: Money::parse("7.36").unwrap(), ..Limits::default() }).unwrap();
+        assert_eq!(plan.legs[0].market, 3);
+        assert_eq!(plan.profit, Money::parse("0.64").unwrap());
+        // A filter that forbids Polymarket.
+        let plan =
+            best_plan_with(&c, &Limits { max_capital: Money::parse("7.36").unwrap(), ..Limits::default() }, |ch| {
+                ch[0] == 0
+            })
+            .unwrap();
+        assert_eq!(plan.legs[0].market, 1);
+    }
+
+    #[test]
+    fn pool_leg_sizes_inside_a_segment() {
+        let mut buf = LegsBuf::default();
+        buf.push_book(&header(0, 1, Venue::Kalshi, Side::Yes, FeeSchedule::None), [lv("0.40", "10000")], 10);
+        let mut h = header(1, 2, Venue::PolymarketAmm, Side::No, FeeSchedule::Amm { fee_wad: 20_000_000_000_000_000 });
+        h.fixed_cost = Money::parse("0.05").unwrap();
+        // Pool [YES 1000, NO 1000] dollars: NO at 0.50.
+        buf.push_pool(&h, 1, [1_000_000_000, 1_000_000_000]);
+        let c = Candidate::new(1, 0, 10 * DAY, &buf.legs, &buf.data).unwrap();
+        let plan = best_plan(&c, &Limits::default()).unwrap();
+        // Brute force over whole contracts around the optimum.
+        let mut best = (0i64, Money::from_micros(i64::MIN));
+        for n in 1..3000 {
+            if let Ok(p) = plan_at(&c, Qty::from_contracts(n), &[0, 1])
+                && p.profit > best.1
+            {
+                best = (n, p.profit);
+            }
+        }
+        assert!(plan.profit >= best.1, "search {:?} vs brute {:?}", plan.profit, best);
+        let pool_leg = plan.legs[1];
+        assert!(pool_leg.received >= pool_leg.qty);
+        assert_eq!(pool_leg.fixed_cost, Money::parse("0.05").unwrap());
+        assert_eq!(plan.fees, plan.legs.iter().map(|l| l.fee + l.fixed_cost).sum());
+    }
+}
