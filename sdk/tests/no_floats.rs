@@ -112,11 +112,7 @@ fn prev_ident(b: &[u8], i: usize) -> bool {
 
 fn is_char_literal(b: &[u8], i: usize) -> bool {
     // 'x', '\n', '\'' — but not lifetimes ('a, 'static).
-    match (b.get(i + 1), b.get(i + 2)) {
-        (Some(b'\\'), _) => true,
-        (Some(_), Some(b'\'')) => true,
-        _ => false,
-    }
+    matches!((b.get(i + 1), b.get(i + 2)), (Some(b'\\'), _) | (Some(_), Some(b'\'')))
 }
 
 fn char_literal_end(b: &[u8], i: usize) -> usize {
