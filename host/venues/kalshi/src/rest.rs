@@ -17,6 +17,10 @@ use crate::wire;
 
 const VENUE: Venue = Venue::Kalshi;
 
+/// A signature older than this when its tokens arrive is redone: Kalshi's
+/// timestamp window is undocumented (clients report failures near 100 s).
+const MAX_SIGNATURE_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) fn unavailable(message: impl Into<String>) -> VenueError {
     VenueError::Unavailable { venue: VENUE, message: message.into() }
 }
@@ -150,8 +154,15 @@ impl RestClient {
         let idempotent = method == Method::GET;
         let mut attempt = 0u32;
         loop {
+            // Sign first (the slow part), then wait for tokens, then send at
+            // once: what leaves the process then keeps the limiter's spacing.
+            let signed_path = format!("{}{path}", self.prefix);
+            let mut h = self.sign(&method, &signed_path).await?;
+            let waited = Instant::now();
             self.limiter.acquire(bucket, cost).await.map_err(|e| invalid(e.to_string()))?;
-            let h = self.signer.headers(method.as_str(), &format!("{}{path}", self.prefix));
+            if waited.elapsed() > MAX_SIGNATURE_AGE {
+                h = self.sign(&method, &signed_path).await?;
+            }
             let mut req = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
@@ -208,6 +219,14 @@ impl RestClient {
             }
             return Err(api_error(status, &text));
         }
+    }
+
+    /// RSA signing is milliseconds of CPU: keep it off the async workers.
+    async fn sign(&self, method: &Method, path: &str) -> Result<auth::AuthHeaders, VenueError> {
+        let (signer, method, path) = (self.signer.clone(), method.as_str().to_string(), path.to_string());
+        tokio::task::spawn_blocking(move || signer.headers(&method, &path))
+            .await
+            .map_err(|e| unavailable(format!("signing task: {e}")))
     }
 
     async fn get<T: DeserializeOwned>(

@@ -248,7 +248,7 @@ async fn a_429_burst_loses_no_order_and_the_request_rate_stays_in_budget() {
     let mut o = opts();
     o.makers.size = Qty::from_contracts(1000);
     o.rate_limits = None; // measure the client's own pacing
-    let h = start(o).await;
+    let (h, stop) = start_isolated(o);
     let mut cfg = config(&h);
     // A small budget so the pacing shows within a short test: 50 write tokens/s, 50 burst.
     cfg.limits = RateLimits {
@@ -283,7 +283,7 @@ async fn a_429_burst_loses_no_order_and_the_request_rate_stays_in_budget() {
     // Over the whole run: 26 write requests (260 tokens) need at least (260 - 50) / 50 = 4.2 s.
     let span = writes.last().unwrap().0.duration_since(writes[0].0);
     assert!(span >= Duration::from_millis(4_000), "26 writes went out in {span:?}");
-    h.shutdown().await;
+    let _ = stop.send(());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,22 @@ pub fn options(markets: Vec<MarketSpec>) -> Options {
     }
 }
 
+/// A simulator on its own runtime thread, so its request timestamps are not
+/// skewed by the test's own tasks hogging the shared workers.
+pub fn start_isolated(opts: Options) -> (Arc<kalshi::Handle>, std::sync::mpsc::Sender<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let h = Arc::new(kalshi::start(opts).await.expect("simulator starts on loopback"));
+            tx.send(h.clone()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
+        });
+    });
+    (rx.recv().unwrap(), stop_tx)
+}
+
 pub async fn start(opts: Options) -> kalshi::Handle {
     kalshi::start(opts).await.expect("simulator starts on loopback")
 }
