@@ -46,9 +46,7 @@ pub fn push_leg(
     markets: &Markets,
     cfg: &PackConfig,
     now: TimestampMs,
-    outcome: usize,
-    market: MarketId,
-    side: Side,
+    (outcome, market, side): (usize, MarketId, Side),
     buying: bool,
 ) -> bool {
     if markets.tradable(market, now, cfg.max_book_age_ms).is_err() {
@@ -84,7 +82,7 @@ pub fn pack_link(buf: &mut LegsBuf, link: &Link, markets: &Markets, cfg: &PackCo
     for (o, legs) in link.outcomes.iter().enumerate() {
         let mut any = false;
         for &(m, side) in legs {
-            any |= push_leg(buf, markets, cfg, now, o, m, side, true);
+            any |= push_leg(buf, markets, cfg, now, (o, m, side), true);
         }
         if !any {
             return false;

@@ -306,7 +306,7 @@ impl Engine {
             self.buf.clear();
             let mut complete = true;
             for (o, &(m, side, _, _)) in held.legs.iter().enumerate() {
-                complete &= push_leg(&mut self.buf, &self.markets, &self.pack, now, o, m, side, false);
+                complete &= push_leg(&mut self.buf, &self.markets, &self.pack, now, (o, m, side), false);
             }
             if !complete {
                 continue;

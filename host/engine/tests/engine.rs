@@ -17,8 +17,10 @@ const DAY: i64 = 86_400_000;
 
 /// Buys the cheapest bundle; sells back whenever the bids pay more than cost.
 /// `tamper` can corrupt what it returns, to exercise the host's re-check.
+type Tamper = Box<dyn Fn(&mut Opportunity)>;
+
 struct Greedy {
-    tamper: RefCell<Option<Box<dyn Fn(&mut Opportunity)>>>,
+    tamper: RefCell<Option<Tamper>>,
 }
 
 impl Greedy {
@@ -195,7 +197,7 @@ fn the_host_recheck_catches_lying_strategies() {
     let (mut e, _, k, p) = setup(RiskLimits::default());
     let g = Greedy::new();
     e.on_update(&book(&k, vec![], vec![lvl("0.40", 20)]), NOW, &One(&g));
-    let cases: Vec<(Box<dyn Fn(&mut Opportunity)>, &str)> = vec![
+    let cases: Vec<(Tamper, &str)> = vec![
         (Box::new(|o| o.quantity = Qty::from_contracts(500)), "invalid"),
         (Box::new(|o| o.orders[0].quantity = Qty::from_contracts(1)), "invalid"),
         (Box::new(|o| o.orders.truncate(1)), "invalid"),

@@ -160,10 +160,10 @@ impl Book {
         }
         side(&self.yes_bids, false, "bids")?;
         side(&self.yes_asks, true, "asks")?;
-        if let (Some(b), Some(a)) = (self.yes_bids.first(), self.yes_asks.first()) {
-            if b.price >= a.price {
-                return Err(ModelError::Book(format!("crossed book: bid {} >= ask {}", b.price, a.price)));
-            }
+        if let (Some(b), Some(a)) = (self.yes_bids.first(), self.yes_asks.first())
+            && b.price >= a.price
+        {
+            return Err(ModelError::Book(format!("crossed book: bid {} >= ask {}", b.price, a.price)));
         }
         Ok(())
     }

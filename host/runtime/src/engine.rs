@@ -299,10 +299,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::Strategy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        let cache = match &config.cache_dir {
-            Some(dir) => Some(ArtifactCache::new(dir.clone(), &engine)),
-            None => None,
-        };
+        let cache = config.cache_dir.as_ref().map(|dir| ArtifactCache::new(dir.clone(), &engine));
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.weak(), config.epoch_tick, stop_ticker.clone());
         Ok(Runtime { inner: Arc::new(Inner { engine, linker, config, cache, stop_ticker }) })

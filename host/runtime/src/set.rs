@@ -315,22 +315,24 @@ impl StrategySet {
         // finish on the old version).
         let mut old_guard = old.as_ref().map(|o| (o, o.instance.lock()));
         let mut state_carried = false;
-        if let Some((old_live, oi)) = old_guard.as_mut() {
-            if old_live.info.name == info.name && old_live.info.capabilities.snapshot && info.capabilities.snapshot {
-                match oi.snapshot(now) {
-                    Ok(state) if !state.is_empty() => match instance.restore(&state, now) {
-                        Ok(()) => state_carried = true,
-                        Err(e) if e.is_fatal() => return Err(LoadError::SelfTest(format!("restore: {e}"))),
-                        Err(e) => {
-                            tracing::warn!(strategy = %info.name, reason = %e, "new version refused the old state; it starts fresh")
-                        }
-                    },
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(
-                        strategy = %info.name, reason = %e,
-                        "old version could not snapshot its state; the new one starts fresh"
-                    ),
-                }
+        if let Some((old_live, oi)) = old_guard.as_mut()
+            && old_live.info.name == info.name
+            && old_live.info.capabilities.snapshot
+            && info.capabilities.snapshot
+        {
+            match oi.snapshot(now) {
+                Ok(state) if !state.is_empty() => match instance.restore(&state, now) {
+                    Ok(()) => state_carried = true,
+                    Err(e) if e.is_fatal() => return Err(LoadError::SelfTest(format!("restore: {e}"))),
+                    Err(e) => {
+                        tracing::warn!(strategy = %info.name, reason = %e, "new version refused the old state; it starts fresh")
+                    }
+                },
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    strategy = %info.name, reason = %e,
+                    "old version could not snapshot its state; the new one starts fresh"
+                ),
             }
         }
         let version_id = self.next_version.fetch_add(1, Ordering::Relaxed);

@@ -16,7 +16,11 @@ pub fn wasm_dir() -> PathBuf {
 /// The path of a built module; panics with the command to build it if missing.
 pub fn module_path(name: &str) -> PathBuf {
     let path = wasm_dir().join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: build the strategy modules first with scripts/build-wasm.sh", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build the strategy modules first with scripts/build-wasm.sh",
+        path.display()
+    );
     path
 }
 

@@ -64,7 +64,8 @@ fn hostile_modules_are_contained_and_a_good_one_keeps_answering() {
     }
 
     // Pass the self-test, then misbehave on a real candidate: quarantined at call.
-    let cases: [(&str, fn(&CallError) -> bool); 5] = [
+    type Expect = fn(&CallError) -> bool;
+    let cases: [(&str, Expect); 5] = [
         ("hostile-loop-score", |e| matches!(e, CallError::Trap { kind: TrapKind::Timeout, .. })),
         ("hostile-memory-bomb", |e| matches!(e, CallError::Trap { kind: TrapKind::MemoryLimit, .. })),
         (
