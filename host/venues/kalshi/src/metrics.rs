@@ -1,8 +1,9 @@
 //! The connector's Prometheus metrics.
 //!
-//! Feed-health families (`arbytron_book_stale`, `arbytron_feed_*`) are
-//! venue-labelled and may also be registered by another connector in the same
-//! process; [`shared`] tolerates that instead of panicking.
+//! Feed-health families (`arbytron_feed_*`) are venue-labelled and may also be
+//! registered by another connector in the same process; registration here
+//! tolerates that instead of panicking. (`arbytron_book_stale` and
+//! `arbytron_orders_total` belong to the engine, which sees every venue.)
 
 use std::sync::LazyLock;
 
@@ -31,8 +32,9 @@ fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
 }
 
 /// Books currently not vouched for (awaiting a snapshot after a gap, a disconnect or silence).
-pub static BOOK_STALE: LazyLock<IntGaugeVec> =
-    LazyLock::new(|| gauge("arbytron_book_stale", "Books currently marked stale", &["venue"]));
+pub static BOOK_STALE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge("arbytron_feed_stale_books", "Books the connector currently does not vouch for", &["venue"])
+});
 
 pub static FEED_GAPS: LazyLock<IntCounterVec> =
     LazyLock::new(|| counter("arbytron_feed_gaps_total", "Sequence gaps detected on venue feeds", &["venue"]));
@@ -59,8 +61,9 @@ pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter("arbytron_kalshi_requests_total", "Kalshi REST requests by endpoint and outcome", &["endpoint", "outcome"])
 });
 
-pub static ORDERS: LazyLock<IntCounterVec> =
-    LazyLock::new(|| counter("arbytron_orders_total", "Orders sent, by venue and outcome", &["venue", "outcome"]));
+pub static ORDERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter("arbytron_venue_orders_total", "Orders sent by connectors, by venue and outcome", &["venue", "outcome"])
+});
 
 pub static REST_LATENCY: LazyLock<HistogramVec> =
     LazyLock::new(|| histogram("arbytron_kalshi_request_seconds", "Kalshi REST round trip", &["endpoint"]));
