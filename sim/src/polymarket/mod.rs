@@ -323,6 +323,11 @@ impl Handle {
             .collect()
     }
 
+    /// Change a market's tick size; subscribers get `tick_size_change`.
+    pub fn set_tick(&self, condition_id: &str, tick: Price) {
+        self.shared.venue.lock().set_tick(condition_id, tick);
+    }
+
     /// Authenticated user-channel connections open now (tests wait for a subscriber).
     pub fn user_connections(&self) -> usize {
         self.shared.user_connections.load(std::sync::atomic::Ordering::Acquire)
@@ -396,6 +401,16 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
     let (c, cs, ct) = serve(opts.clob_port, http::clob_router(shared.clone())).await?;
     let (w, ws_stop, wt) = serve(opts.ws_port, ws::router(shared.clone())).await?;
     let mut tasks = vec![gt, ct, wt];
+    // Housekeeping: GTD expiry.
+    let s = shared.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            let now_s = (state::now_ms() / 1000) as u64;
+            s.venue.lock().expire(now_s);
+        }
+    }));
     if !opts.scenario.steps.is_empty() {
         let s = shared.clone();
         let scenario = opts.scenario.clone();

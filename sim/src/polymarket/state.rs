@@ -1124,6 +1124,57 @@ impl Venue {
         let _ = self.user_tx.send(UserMsg { api_key: m.owner.clone(), json: Arc::new(v.to_string()) });
     }
 
+    /// Cancel GTD orders whose time has come: the venue expires them one
+    /// minute before the stated expiration.
+    pub fn expire(&mut self, now_s: u64) {
+        let due: Vec<OrderId> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.status == "LIVE" && o.order_type == "GTD" && o.expiration.saturating_sub(60) <= now_s)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(cid) = self.orders.get(&id).map(|o| o.cid.clone()) else { continue };
+            if let Some(m) = self.markets.get_mut(&cid) {
+                m.book.cancel(id);
+            }
+            self.release(id);
+            if let Some(o) = self.orders.get_mut(&id) {
+                o.status = "CANCELED".into();
+            }
+            self.emit_order_event(id, "CANCELLATION");
+            self.publish(&cid);
+        }
+    }
+
+    /// Change a market's tick size (the venue does so near 0 and 1) and tell subscribers.
+    pub fn set_tick(&mut self, cid: &str, tick: Price) {
+        let Some(m) = self.markets.get_mut(cid) else { return };
+        let old = m.spec.tick;
+        m.spec.tick = tick;
+        let d = m.spec.price_decimals().max(match old.micros() {
+            100_000 => 1,
+            10_000 => 2,
+            5_000 | 1_000 => 3,
+            _ => 4,
+        });
+        let mut assets = Vec::new();
+        for token in [m.spec.yes_token.clone(), m.spec.no_token.clone()] {
+            let ev = json!({
+                "event_type": "tick_size_change",
+                "asset_id": token,
+                "market": cid,
+                "old_tick_size": fmt_price(old, d),
+                "new_tick_size": fmt_price(tick, d),
+                "timestamp": now_ms().to_string(),
+            });
+            assets.push((token, ev.to_string()));
+        }
+        for (token, json) in assets {
+            let _ = self.market_tx.send(MarketMsg::Event { assets: vec![token], json: Arc::new(json) });
+        }
+    }
+
     /// Resolve a market: cancel its orders, pay out its tokens.
     pub fn settle(&mut self, cid: &str, result: SettleResult) {
         let Some(m) = self.markets.get_mut(cid) else { return };

@@ -138,3 +138,31 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_load_from_files_and_env_and_never_print() {
+        let path = std::env::temp_dir().join(format!("arbytron-pm-secret-{}", std::process::id()));
+        std::fs::write(&path, "0xabc\n").unwrap();
+        let s = SecretSource::File(path.clone()).load().unwrap();
+        assert_eq!(s.expose(), "0xabc");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(SecretSource::File(path).load(), Err(PolyError::Config(_))));
+        let missing = SecretSource::Env("ARBYTRON_PM_SURELY_UNSET_VARIABLE".into()).load();
+        assert!(matches!(missing, Err(PolyError::Config(m)) if m.contains("ARBYTRON_PM_SURELY_UNSET_VARIABLE")));
+        let partial = AccountConfig {
+            private_key: SecretSource::Value(Secret::new("k")),
+            signature_type: SignatureType::Eoa,
+            funder: None,
+            api_key: Some("key".into()),
+            api_secret: None,
+            api_passphrase: None,
+            api_nonce: 0,
+        };
+        assert!(partial.stored_creds().is_err(), "half-configured credentials are refused");
+    }
+}

@@ -86,7 +86,7 @@ impl ShardState {
                     if !self.tokens.contains(&b.asset_id) {
                         continue;
                     }
-                    metrics::WS_MESSAGES.with_label_values(&["market", "book"]).inc();
+                    metrics::market_event(metrics::EV_BOOK);
                     let Some(market) = self.market_of(&b.asset_id) else { continue };
                     let book = TokenBook::from_wire(&b).map_err(|e| format!("book snapshot: {e}"))?;
                     let venue_ts = if book.ts > 0 { book.ts } else { unix_millis() };
@@ -101,7 +101,7 @@ impl ShardState {
                     if !self.tokens.contains(&t.asset_id) {
                         continue;
                     }
-                    metrics::WS_MESSAGES.with_label_values(&["market", "tick_size_change"]).inc();
+                    metrics::market_event(metrics::EV_TICK_SIZE_CHANGE);
                     let tick = TickSize::from_json(&t.new_tick_size)
                         .ok_or_else(|| format!("unsupported tick size {}", t.new_tick_size))?;
                     if let Some(info) = self.registry.set_tick(&t.asset_id, tick.price()) {
@@ -109,7 +109,7 @@ impl ShardState {
                     }
                 }
                 MarketEvent::MarketResolved(r) => {
-                    metrics::WS_MESSAGES.with_label_values(&["market", "market_resolved"]).inc();
+                    metrics::market_event(metrics::EV_MARKET_RESOLVED);
                     let Some(winner) = r.winning_asset_id.as_deref().and_then(|t| self.registry.token(t)) else {
                         continue;
                     };
@@ -123,7 +123,7 @@ impl ShardState {
                     }
                 }
                 MarketEvent::LastTradePrice(_) => {
-                    metrics::WS_MESSAGES.with_label_values(&["market", "last_trade_price"]).inc();
+                    metrics::market_event(metrics::EV_LAST_TRADE_PRICE);
                 }
                 MarketEvent::Other => {}
             }
@@ -132,7 +132,7 @@ impl ShardState {
     }
 
     fn price_change(&mut self, m: WirePriceChangeMsg, out: &mut Vec<MarketUpdate>) -> Result<(), String> {
-        metrics::WS_MESSAGES.with_label_values(&["market", "price_change"]).inc();
+        metrics::market_event(metrics::EV_PRICE_CHANGE);
         let mut touched: Vec<String> = Vec::new();
         for c in &m.price_changes {
             // Deltas before a snapshot (or for tokens of other shards) carry no

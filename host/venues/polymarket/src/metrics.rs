@@ -43,3 +43,20 @@ pub static ORDER_RETRIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub static FILLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec("arbytron_polymarket_fills_total", "Polymarket trade state transitions seen", &["state"])
 });
+
+/// Resolved once: label lookups hash their strings, too slow for every WS event.
+pub static MARKET_EVENTS: LazyLock<[arbytron_telemetry::prometheus::IntCounter; 5]> = LazyLock::new(|| {
+    ["book", "price_change", "tick_size_change", "last_trade_price", "market_resolved"]
+        .map(|e| WS_MESSAGES.with_label_values(&["market", e]))
+});
+
+pub const EV_BOOK: usize = 0;
+pub const EV_PRICE_CHANGE: usize = 1;
+pub const EV_TICK_SIZE_CHANGE: usize = 2;
+pub const EV_LAST_TRADE_PRICE: usize = 3;
+pub const EV_MARKET_RESOLVED: usize = 4;
+
+/// Count one market-channel event of kind `EV_*`.
+pub fn market_event(kind: usize) {
+    MARKET_EVENTS[kind].inc();
+}

@@ -343,3 +343,63 @@ async fn batches_neg_risk_markets_and_paged_open_orders() {
     assert!(!r[0].success && r[1].success, "{r:?}");
     w.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gtd_orders_expire_a_minute_before_their_expiration() {
+    let w = world(fast_options(17)).await;
+    let venue = w.venue().await;
+    let fed = w.market("Fed");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // Too soon: refused by the venue.
+    let o = order(&fed, "g0", Side::Yes, Action::Buy, "5", "0.20", TimeInForce::GoodTillCanceled);
+    assert!(matches!(venue.place_with(&o, Some(now + 10), false).await, Err(PolyError::Api { .. })));
+    // Expiring 61 s from now: live now, gone about a second later.
+    let o = order(&fed, "g1", Side::Yes, Action::Buy, "5", "0.20", TimeInForce::GoodTillCanceled);
+    let r = venue.place_with(&o, Some(now + 61), false).await.unwrap();
+    assert_eq!(r.status, OrderStatus::Resting);
+    let mut gone = false;
+    for _ in 0..200 {
+        if venue.open_orders().await.unwrap().is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the GTD order expired");
+    assert_eq!(w.sim.orders(&demo_account().api_key).last().unwrap().status, "CANCELED");
+    // Post-only GTC that would cross is refused; one that rests is accepted.
+    let cross = order(&fed, "g2", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::GoodTillCanceled);
+    assert!(matches!(venue.place_with(&cross, None, true).await, Err(PolyError::Api { .. })));
+    let rest = order(&fed, "g3", Side::Yes, Action::Buy, "5", "0.30", TimeInForce::GoodTillCanceled);
+    assert_eq!(venue.place_with(&rest, None, true).await.unwrap().status, OrderStatus::Resting);
+    w.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_size_change_reaches_listings_and_orders() {
+    use arbytron_model::MarketUpdate;
+    use arbytron_model::venue::MarketFeed;
+    let w = world(fast_options(18)).await;
+    let venue = w.venue().await;
+    let fed = w.market("Fed");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 12);
+    let feed = arbytron_polymarket::PolymarketFeed::new(w.cfg.clone(), w.registry.clone()).unwrap();
+    let task = tokio::spawn({
+        let keys = vec![fed.key.clone()];
+        async move { feed.stream(keys, tx).await }
+    });
+    recv_until(&mut rx, "fresh", |u| matches!(u, MarketUpdate::Feed { .. })).await;
+    // Before: 0.205 is off the 0.01 grid.
+    let o = order(&fed, "t1", Side::Yes, Action::Buy, "5", "0.205", TimeInForce::GoodTillCanceled);
+    assert!(matches!(venue.place_order(&o).await, Err(VenueError::Invalid { .. })));
+    w.sim.set_tick(&fed.key.symbol, p("0.001"));
+    let listing = recv_until(&mut rx, "a listing", |u| matches!(u, MarketUpdate::Listing(_))).await;
+    let MarketUpdate::Listing(info) = listing else { unreachable!() };
+    assert_eq!(info.tick, p("0.001"));
+    // After: the venue takes the finer price, signed with the new amounts.
+    let o = order(&fed, "t2", Side::Yes, Action::Buy, "5", "0.205", TimeInForce::GoodTillCanceled);
+    assert_eq!(venue.place_order(&o).await.unwrap().status, OrderStatus::Resting);
+    drop(rx);
+    let _ = task.await;
+    w.sim.shutdown().await;
+}
