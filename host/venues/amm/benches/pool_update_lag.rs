@@ -125,6 +125,27 @@ fn bench(c: &mut Criterion) {
         rt.block_on(async { reader.await.unwrap().unwrap() });
     }
     group.finish();
+
+    // The reads the reader makes for a head that changed a pool, without the wait for the
+    // poll: head, logs over one block, balances + supply at the head. Under the lag above,
+    // the rest is the wait for the next poll (half the interval on average).
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(rig.url.clone());
+    let info = rt
+        .block_on(arbytron_amm::PoolInfo::load(&alloy::providers::Provider::erased(provider.clone()), rig.pool))
+        .unwrap();
+    let dynp = alloy::providers::Provider::erased(provider);
+    c.bench_function("reader_reads_per_changed_head", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                use alloy::providers::Provider;
+                let head = dynp.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.unwrap().unwrap();
+                let n = head.header.number;
+                let filter = alloy::rpc::types::Filter::new().address(rig.pool).from_block(n).to_block(n);
+                dynp.get_logs(&filter).await.unwrap();
+                info.state(&dynp, alloy::eips::BlockId::hash(head.header.hash), n).await.unwrap()
+            })
+        })
+    });
 }
 
 criterion_group!(benches, bench);
