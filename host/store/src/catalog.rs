@@ -5,10 +5,10 @@ use arbytron_model::MarketInfo;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 
+use crate::Store;
 use crate::codec::{Cols, TextEnum, status_text, to_json};
 use crate::error::StoreError;
-use crate::records::{LinkRecord, MarketRecord, NewLink, StrategyVersion, Stored};
-use crate::Store;
+use crate::records::{LinkRecord, MarketRecord, NewLink, Stored, StrategyVersion};
 
 const MARKET_COLUMNS: &str = "venue, symbol, event, title, outcome, rules, closes_at, mutually_exclusive, status, \
                               fee, tick, min_qty, refs, updated_at";

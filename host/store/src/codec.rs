@@ -118,7 +118,11 @@ fn status_from_text(s: &str) -> Option<MarketStatus> {
 
 /// Serialise an extra to JSON text. Our types always serialise; the error
 /// path exists so a future type with a fallible `Serialize` is an error, not a panic.
-pub(crate) fn to_json<T: Serialize + ?Sized>(op: &'static str, id: &dyn std::fmt::Display, v: &T) -> Result<String, StoreError> {
+pub(crate) fn to_json<T: Serialize + ?Sized>(
+    op: &'static str,
+    id: &dyn std::fmt::Display,
+    v: &T,
+) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid { op, id: id.to_string(), reason: format!("JSON: {e}") })
 }
 

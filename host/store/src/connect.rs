@@ -57,6 +57,12 @@ pub struct StoreOptions {
     /// across a power loss; `false` uses `NORMAL`, durable across a process
     /// crash only, and several times faster per commit.
     pub sqlite_full_sync: bool,
+    /// Ping each connection before handing it out (one extra round trip per
+    /// call) so a connection the server dropped is replaced silently. Without
+    /// it a call on a dead connection fails with a transient error instead
+    /// and the caller's retry gets a fresh one: faster, but every write path
+    /// must retry.
+    pub check_connections: bool,
 }
 
 impl Default for StoreOptions {
@@ -66,6 +72,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             sqlite_full_sync: true,
+            check_connections: true,
         }
     }
 }
@@ -88,7 +95,9 @@ impl Store {
         })?;
         let in_memory = backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
 
-        let mut pool = AnyPoolOptions::new().acquire_timeout(options.acquire_timeout);
+        let mut pool = AnyPoolOptions::new()
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(options.check_connections);
         pool = match backend {
             Backend::Postgres => pool.max_connections(options.max_connections.unwrap_or(10)),
             Backend::Sqlite if in_memory => {

@@ -42,7 +42,7 @@ pub enum StoreError {
     },
 
     /// A query failed.
-    #[error("{op} {id}: {source}")]
+    #[error("{op}{}: {source}", spaced(.id))]
     Query {
         op: &'static str,
         id: String,
@@ -52,29 +52,29 @@ pub enum StoreError {
 
     /// A unique key already exists (a reused client order id, a second
     /// bundle with the same identity). Retrying the same write fails again.
-    #[error("{op} {id}: already exists ({detail})")]
+    #[error("{op}{}: already exists ({detail})", spaced(.id))]
     Duplicate { op: &'static str, id: String, detail: String },
 
     /// The row the operation is about does not exist (or a reference to
     /// another row points nowhere).
-    #[error("{op}: no {what} {id}")]
+    #[error("{op}: no {what}{}", spaced(.id))]
     NotFound { op: &'static str, what: &'static str, id: String },
 
     /// A state change the lifecycle does not allow (e.g. reopening a settled bundle).
-    #[error("{op} {id}: cannot go from {from} to {to}")]
+    #[error("{op}{}: cannot go from {from} to {to}", spaced(.id))]
     InvalidTransition { op: &'static str, id: String, from: String, to: String },
 
     /// The caller passed something that cannot be stored as given.
-    #[error("{op} {id}: {reason}")]
+    #[error("{op}{}: {reason}", spaced(.id))]
     Invalid { op: &'static str, id: String, reason: String },
 
     /// A stored value does not decode (unknown enum text, bad JSON, a price
     /// out of range): the database was written by something else or edited by hand.
-    #[error("{op} {id}: corrupt {column}: {detail}")]
+    #[error("{op}{}: corrupt {column}: {detail}", spaced(.id))]
     Corrupt { op: &'static str, id: String, column: &'static str, detail: String },
 
     /// The store was closed with [`crate::Store::close`].
-    #[error("{op} {id}: the store is closed")]
+    #[error("{op}{}: the store is closed", spaced(.id))]
     Closed { op: &'static str, id: String },
 }
 
@@ -128,6 +128,11 @@ impl StoreError {
     }
 }
 
+/// The row id after the operation's name, if there is one.
+fn spaced(id: &str) -> String {
+    if id.is_empty() { String::new() } else { format!(" {id}") }
+}
+
 /// Transient sqlx errors: I/O, timeouts, and the database codes that mean
 /// "not now" rather than "never".
 fn is_transient_sqlx(e: &sqlx::Error) -> bool {
@@ -141,11 +146,12 @@ fn is_transient_sqlx(e: &sqlx::Error) -> bool {
 /// PostgreSQL SQLSTATEs (class 08 connection exceptions, serialisation
 /// failure, deadlock, shutdown and start-up, too many connections) and SQLite
 /// result codes (BUSY, LOCKED and their extended forms: the low byte is the
-/// primary code).
+/// primary code). A SQLSTATE is always five characters; SQLite's codes, even
+/// extended, have at most four digits.
 fn is_transient_code(code: &str) -> bool {
-    if let Ok(n) = code.parse::<i64>() {
+    if code.len() < 5 {
         // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 10 SQLITE_IOERR.
-        return matches!(n & 0xff, 5 | 6 | 10);
+        return code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10));
     }
     code.starts_with("08")
         || matches!(
@@ -183,7 +189,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(redact_url("postgres://u:hunter2@db:5432/x?sslmode=require"), "postgres://u:***@db:5432/x?sslmode=require");
+        assert_eq!(
+            redact_url("postgres://u:hunter2@db:5432/x?sslmode=require"),
+            "postgres://u:***@db:5432/x?sslmode=require"
+        );
         assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact_url("sqlite://data/arbytron.db?mode=rwc"), "sqlite://data/arbytron.db?mode=rwc");
         assert_eq!(redact_url("postgres://u:p%40ss@db/x"), "postgres://u:***@db/x");

@@ -40,7 +40,7 @@ impl Store {
         let label = format!("{}/link {}", bundle.strategy, bundle.link_id);
         check_orders(OP, &label, orders)?;
         let now = self.now();
-        let mut tx = self.begin_write(OP, &label).await?;
+        let mut tx = self.begin_write(OP, label.as_str()).await?;
         let row = sqlx::query(
             "INSERT INTO bundles (strategy, link_id, status, quantity, cost, fees, expected_payout, realized_pnl, \
                                   opened_at, closed_at, resolves_at, note) \
@@ -72,7 +72,7 @@ impl Store {
         let label = format!("bundle {bundle_id}");
         check_orders(OP, &label, orders)?;
         let now = self.now();
-        let mut tx = self.begin_write(OP, &label).await?;
+        let mut tx = self.begin_write(OP, label.as_str()).await?;
         let intent_id = insert_intent(&mut tx, OP, bundle_id, kind, now).await?;
         insert_orders(&mut tx, OP, bundle_id, intent_id, orders, now).await?;
         tx.commit().await.map_err(|e| StoreError::query(OP, &label, e))?;
@@ -119,7 +119,12 @@ impl Store {
         }
         match self.order(client_order_id).await? {
             Some(o) => {
-                tracing::debug!(client_order_id, stored = o.state.as_text(), report = state.as_text(), "stale order report ignored");
+                tracing::debug!(
+                    client_order_id,
+                    stored = o.state.as_text(),
+                    report = state.as_text(),
+                    "stale order report ignored"
+                );
                 Ok(OrderUpdate::Stale { state: o.state, filled: o.filled })
             }
             None => Err(not_found(OP, "order", client_order_id)),
@@ -209,12 +214,7 @@ impl Store {
             return Ok(());
         }
         match self.bundle(id).await? {
-            Some(b) => Err(transition(
-                OP,
-                id,
-                b.status.as_text(),
-                u.status.map_or("(unchanged)", |s| s.as_text()),
-            )),
+            Some(b) => Err(transition(OP, id, b.status.as_text(), u.status.map_or("(unchanged)", |s| s.as_text()))),
             None => Err(not_found(OP, "bundle", id)),
         }
     }
@@ -253,11 +253,12 @@ impl Store {
     /// The intents of a bundle, oldest first.
     pub async fn intents(&self, bundle_id: i64) -> Result<Vec<IntentRecord>, StoreError> {
         const OP: &str = "read intents";
-        let rows = sqlx::query("SELECT id, bundle_id, kind, created_at, state FROM intents WHERE bundle_id = $1 ORDER BY id")
-            .bind(bundle_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| StoreError::query(OP, bundle_id, e))?;
+        let rows =
+            sqlx::query("SELECT id, bundle_id, kind, created_at, state FROM intents WHERE bundle_id = $1 ORDER BY id")
+                .bind(bundle_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| StoreError::query(OP, bundle_id, e))?;
         rows.iter()
             .map(|row| {
                 let c = Cols::new(row, OP, "id");
@@ -322,8 +323,10 @@ impl Store {
         orders
             .into_iter()
             .map(|order| {
-                let intent = intents.get(&order.intent_id).cloned().ok_or_else(|| not_found(OP, "intent", order.intent_id))?;
-                let bundle = bundles.get(&order.bundle_id).cloned().ok_or_else(|| not_found(OP, "bundle", order.bundle_id))?;
+                let intent =
+                    intents.get(&order.intent_id).cloned().ok_or_else(|| not_found(OP, "intent", order.intent_id))?;
+                let bundle =
+                    bundles.get(&order.bundle_id).cloned().ok_or_else(|| not_found(OP, "bundle", order.bundle_id))?;
                 Ok(UnresolvedOrder { order, intent, bundle })
             })
             .collect()

@@ -116,7 +116,7 @@ impl Store {
     async fn begin_write(
         &self,
         op: &'static str,
-        id: &dyn std::fmt::Display,
+        id: &str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,

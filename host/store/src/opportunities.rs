@@ -47,7 +47,10 @@ impl Store {
     }
 
     /// Opportunities matching `filter`, newest first.
-    pub async fn opportunities(&self, filter: &OpportunityFilter) -> Result<Vec<Stored<OpportunityRecord>>, StoreError> {
+    pub async fn opportunities(
+        &self,
+        filter: &OpportunityFilter,
+    ) -> Result<Vec<Stored<OpportunityRecord>>, StoreError> {
         const OP: &str = "read opportunities";
         // One static text with optional parameters: one prepared statement per
         // connection whatever the filter.

@@ -1,0 +1,16 @@
+//! arbytron-store against both backends: SQLite (a temporary file) and the
+//! PostgreSQL server on this machine (a fresh database per test).
+//!
+//! Needs PostgreSQL at `ARBYTRON_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); start it with
+//! `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`.
+
+mod common;
+
+mod concurrency;
+mod execution;
+mod failures;
+mod fills;
+mod portfolio;
+mod round_trip;
+mod schema;
