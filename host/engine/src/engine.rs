@@ -48,6 +48,8 @@ pub struct EntryPlan {
     pub strategy: String,
     pub link: u32,
     pub link_name: String,
+    /// The link's id in the store.
+    pub link_store_id: Option<i64>,
     /// What the strategy proposed.
     pub opportunity: Opportunity,
     /// What the host re-check found on the current books.
@@ -73,6 +75,7 @@ pub struct ExitLeg {
     /// Lowest acceptable price per contract.
     pub limit_price: Price,
     pub pool: Option<(String, u32)>,
+    pub tick: Price,
 }
 
 #[derive(Clone, Debug)]
@@ -141,6 +144,11 @@ impl Default for EngineConfig {
     }
 }
 
+/// Bundles get a provisional id when decided; the store assigns the lasting
+/// one when the intent is written. Provisional ids live in their own range so
+/// the two never collide in the risk book.
+pub const PROVISIONAL_BASE: u64 = 1 << 62;
+
 pub struct Engine {
     pub markets: Markets,
     pub links: Links,
@@ -167,7 +175,7 @@ impl Engine {
             pack,
             reject_interval: config.reject_record_interval_ms,
             buf: LegsBuf::default(),
-            next_bundle: 1,
+            next_bundle: PROVISIONAL_BASE,
             held: HashMap::new(),
             held_by_market: HashMap::new(),
             closing: HashSet::new(),
@@ -175,11 +183,6 @@ impl Engine {
             last_reject: HashMap::new(),
             proposals: Vec::new(),
         }
-    }
-
-    /// Bundle ids continue after those already in the store.
-    pub fn set_next_bundle(&mut self, next: u64) {
-        self.next_bundle = self.next_bundle.max(next);
     }
 
     pub fn add_link(&mut self, spec: LinkSpec) -> Result<u32, String> {
@@ -254,6 +257,7 @@ impl Engine {
                         strategy,
                         link: link.id,
                         link_name: link.spec.name.clone(),
+                        link_store_id: link.spec.store_id,
                         opportunity: opp,
                         quantity: checked.plan.quantity,
                         cost: checked.plan.cost,
@@ -374,6 +378,7 @@ impl Engine {
                 quantity: qty,
                 limit_price: o.limit_price,
                 pool: s.pool_outcome(side).map(|(a, i)| (a.to_string(), i as u32)),
+                tick: s.tick(),
             });
         }
         Ok(legs)
@@ -402,6 +407,51 @@ impl Engine {
             self.closing.insert(bundle);
             actions.push(Action::Settle(SettlePlan { bundle, payout, results }));
         }
+    }
+
+    /// Capital a held bundle ties up, by venue and event.
+    fn exposure_of(&self, held: &Held) -> crate::risk::Exposure {
+        let mut e = crate::risk::Exposure::default();
+        for &(m, _, _, cost) in &held.legs {
+            if let Some(s) = self.markets.get(m) {
+                e.add(s.key.venue, s.event(), cost);
+            }
+        }
+        e
+    }
+
+    /// Execution of an entry finished. `held` is what the bundle holds now
+    /// (keyed by its store id), or `None` if nothing stayed; `realized` is any
+    /// loss or gain booked while rebalancing.
+    pub fn entry_finished(
+        &mut self,
+        provisional: u64,
+        link: u32,
+        held: Option<Held>,
+        realized: Money,
+        now: TimestampMs,
+    ) {
+        self.risk.unlock_link(link);
+        self.risk.release(provisional);
+        if let Some(h) = held {
+            let e = self.exposure_of(&h);
+            self.risk.adjust(h.bundle, e);
+            self.hold(h);
+        }
+        self.risk.record_realized(realized, now);
+    }
+
+    /// An exit (or settlement) finished: `remaining` is what is still held.
+    pub fn exit_finished(&mut self, bundle: u64, remaining: Option<Held>, realized: Money, now: TimestampMs) {
+        match remaining {
+            Some(h) => {
+                let e = self.exposure_of(&h);
+                self.risk.adjust(bundle, e);
+                self.hold(h);
+            }
+            None => self.forget(bundle),
+        }
+        self.risk.record_realized(realized, now);
     }
 
     /// Execution finished buying a bundle: watch it for exits and settlement.
@@ -481,5 +531,10 @@ impl Engine {
 
     pub fn link(&self, id: u32) -> Option<&Link> {
         self.links.get(id)
+    }
+
+    /// The engine's id of the link stored under `store_id`.
+    pub fn link_by_store_id(&self, store_id: i64) -> Option<u32> {
+        self.links.iter().find(|l| l.spec.store_id == Some(store_id)).map(|l| l.id)
     }
 }

@@ -56,6 +56,8 @@ pub struct LinkSpec {
     /// When the outcome is known; `None` means the latest close time of its markets.
     pub resolves_at: Option<TimestampMs>,
     pub source: String,
+    /// The link's id in the store, once written there (bundles refer to it).
+    pub store_id: Option<i64>,
 }
 
 /// A link the engine scores: specs resolved to market ids.
@@ -191,7 +193,14 @@ pub fn parse_mappings(text: &str) -> Result<Vec<LinkSpec>, String> {
                         .timestamp_millis(),
                 ),
             };
-            Ok(LinkSpec { name: e.name, strategies: e.strategies, outcomes, resolves_at, source: "config".into() })
+            Ok(LinkSpec {
+                name: e.name,
+                strategies: e.strategies,
+                outcomes,
+                resolves_at,
+                source: "config".into(),
+                store_id: None,
+            })
         })
         .collect()
 }
@@ -236,6 +245,7 @@ resolves_at = "2026-12-17T19:00:00Z"
             outcomes: vec![vec![a.parse().unwrap()], vec![b.parse().unwrap()]],
             resolves_at: None,
             source: "test".into(),
+            store_id: None,
         };
         let l1 = links.add(spec("a", "kalshi:A:yes", "kalshi:A:no"), &mut intern).unwrap();
         let l2 = links.add(spec("b", "kalshi:A:yes", "polymarket-clob:B:no"), &mut intern).unwrap();

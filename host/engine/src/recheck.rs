@@ -31,6 +31,8 @@ pub struct PlannedLeg {
     pub fixed_cost: Money,
     /// Pool legs: the pool address and outcome token index.
     pub pool: Option<(String, u32)>,
+    /// The market's price grid step (zero: any price), for repair orders.
+    pub tick: Price,
 }
 
 /// A bundle the host will buy.
@@ -132,6 +134,7 @@ pub fn recheck(
             fee: lp.fee,
             fixed_cost: lp.fixed_cost,
             pool,
+            tick: s.tick(),
         });
     }
 

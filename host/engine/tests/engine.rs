@@ -123,6 +123,7 @@ fn setup(limits: RiskLimits) -> (Engine, Arc<AtomicBool>, MarketKey, MarketKey) 
         ],
         resolves_at: Some(NOW + 30 * DAY),
         source: "test".into(),
+        store_id: None,
     })
     .unwrap();
     let g = Greedy::new();
@@ -320,6 +321,7 @@ fn multi_outcome_bundle_across_two_venues() {
         outcomes,
         resolves_at: Some(NOW + 10 * DAY),
         source: "t".into(),
+        store_id: None,
     })
     .unwrap();
     // Cheapest: A on Kalshi 0.20, B on Polymarket 0.30, C on Kalshi 0.35 => 0.85.

@@ -1,0 +1,726 @@
+//! Carrying out the engine's decisions.
+//!
+//! Every order is written to the store (as part of an intent) before it is
+//! sent, so a crash never leaves an order nobody knows about. All legs of a
+//! bundle go out at once. When legs come back unequal (a partial fill, a
+//! rejection), the repair policy first retries the missing quantity within a
+//! price bound, then sells back the excess within a loss cap, so the bundle
+//! ends hedged; whatever that costs is booked as realised PnL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbytron_engine::metrics::{FILLS, LEG_SECONDS, ORDERS};
+use arbytron_engine::{EntryPlan, ExitPlan, Held, SettlePlan};
+use arbytron_model::venue::{Action, ExecutionVenue, OrderReport, OrderRequest, OrderStatus, TimeInForce, VenueError};
+use arbytron_model::{MarketKey, TimestampMs};
+use arbytron_portfolio::Leg;
+use arbytron_sdk::money::{Rounding, div_round};
+use arbytron_sdk::{MarketId, Money, Price, Qty, Side, Venue};
+use arbytron_store::{
+    BundleStatus, BundleUpdate, IntentKind, IntentState, NewBundle, PositionRecord, Store, StoreError,
+};
+use futures::future::join_all;
+use parking_lot::Mutex;
+
+use crate::ids::{OrderIds, Purpose};
+
+/// The venues execution can reach.
+pub type Venues = HashMap<Venue, Arc<dyn ExecutionVenue>>;
+
+/// How orders are sent and how unequal legs are repaired (`[execution]`).
+#[derive(Clone, Debug, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExecConfig {
+    /// Book legs: `fill_or_kill` or `immediate_or_cancel`. Pool legs are always all-or-nothing.
+    pub time_in_force: TimeInForce,
+    /// How long to wait for a venue's answer to one order.
+    pub leg_timeout_ms: u64,
+    /// Rounds of re-buying a short leg before selling back the excess.
+    pub retry_attempts: u32,
+    /// A repair order may pay this much more per contract than the original limit.
+    pub retry_allowance: Price,
+    /// The most a repair or unwind may lose on one bundle (versus its $1 payout).
+    pub loss_cap: Money,
+    /// Lookups by client order id after a send failed without an answer.
+    pub lookup_attempts: u32,
+}
+
+impl Default for ExecConfig {
+    fn default() -> ExecConfig {
+        ExecConfig {
+            time_in_force: TimeInForce::ImmediateOrCancel,
+            leg_timeout_ms: 10_000,
+            retry_attempts: 2,
+            retry_allowance: Price::from_micros_const(20_000),
+            loss_cap: Money::from_dollars(5),
+            lookup_attempts: 3,
+        }
+    }
+}
+
+/// One leg of a held bundle.
+#[derive(Clone, Debug)]
+pub struct LegBook {
+    pub market: MarketKey,
+    pub market_id: MarketId,
+    pub side: Side,
+    pub tick: Price,
+    pub pool: Option<(String, u32)>,
+    /// The entry order's limit price: repairs may pay a bounded allowance above it.
+    pub limit: Price,
+    pub leg: Leg,
+}
+
+/// A bundle as execution keeps it.
+#[derive(Clone, Debug)]
+pub struct BundleBook {
+    /// The store's id.
+    pub id: u64,
+    pub strategy: String,
+    pub link: u32,
+    pub opened_at: TimestampMs,
+    pub resolves_at: TimestampMs,
+    pub legs: Vec<LegBook>,
+    pub realized: Money,
+}
+
+impl BundleBook {
+    /// Contracts every leg holds (what the bundle pays at settlement).
+    pub fn hedged(&self) -> Qty {
+        self.legs.iter().map(|l| l.leg.qty).min().unwrap_or(Qty::ZERO)
+    }
+
+    pub fn cost(&self) -> Money {
+        self.legs.iter().map(|l| l.leg.cost).sum()
+    }
+
+    pub fn fees(&self) -> Money {
+        self.legs.iter().map(|l| l.leg.fees).sum()
+    }
+
+    fn balanced(&self) -> bool {
+        let q = self.hedged();
+        self.legs.iter().all(|l| l.leg.qty == q)
+    }
+
+    /// The engine's view, if anything is held.
+    pub fn held(&self) -> Option<Held> {
+        let q = self.hedged();
+        if !q.is_positive() {
+            return None;
+        }
+        Some(Held {
+            bundle: self.id,
+            strategy: self.strategy.clone(),
+            link: self.link,
+            quantity: q,
+            legs: self.legs.iter().map(|l| (l.market_id, l.side, l.leg.qty, l.leg.cost)).collect(),
+            cost: self.cost(),
+            opened_at: self.opened_at,
+            resolves_at: self.resolves_at,
+        })
+    }
+}
+
+/// What an entry came to.
+#[derive(Clone, Debug)]
+pub struct EntryOutcome {
+    pub provisional: u64,
+    pub link: u32,
+    /// The store's id, once the intent was written.
+    pub bundle: Option<u64>,
+    pub held: Option<Held>,
+    pub realized: Money,
+    pub status: BundleStatus,
+    /// Venues that failed (for the circuit breaker).
+    pub venue_errors: Vec<Venue>,
+    /// Contracts left unhedged after every repair (should be zero; logged loudly otherwise).
+    pub unhedged: Qty,
+}
+
+/// What an exit or settlement came to.
+#[derive(Clone, Debug)]
+pub struct ExitOutcome {
+    pub bundle: u64,
+    pub remaining: Option<Held>,
+    pub realized: Money,
+    pub status: BundleStatus,
+    pub venue_errors: Vec<Venue>,
+}
+
+/// The answer to one order, or why there is none.
+struct Sent {
+    report: Option<OrderReport>,
+    error: Option<(Venue, String)>,
+}
+
+pub struct Executor {
+    venues: Venues,
+    store: Store,
+    cfg: ExecConfig,
+    ids: OrderIds,
+    bundles: Mutex<HashMap<u64, BundleBook>>,
+    clock: fn() -> TimestampMs,
+}
+
+pub fn system_now() -> TimestampMs {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn status_label(r: &OrderReport) -> &'static str {
+    match r.status {
+        OrderStatus::Filled => "filled",
+        OrderStatus::PartiallyFilled { .. } => "partial",
+        OrderStatus::Resting => "resting",
+        OrderStatus::Cancelled => "unfilled",
+        OrderStatus::Rejected { .. } => "rejected",
+    }
+}
+
+impl Executor {
+    pub fn new(venues: Venues, store: Store, cfg: ExecConfig) -> Executor {
+        let now = system_now();
+        Executor {
+            venues,
+            store,
+            cfg,
+            ids: OrderIds::new(now, std::process::id()),
+            bundles: Mutex::new(HashMap::new()),
+            clock: system_now,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn bundle(&self, id: u64) -> Option<BundleBook> {
+        self.bundles.lock().get(&id).cloned()
+    }
+
+    pub fn bundles(&self) -> Vec<BundleBook> {
+        self.bundles.lock().values().cloned().collect()
+    }
+
+    pub fn venue(&self, v: Venue) -> Option<&Arc<dyn ExecutionVenue>> {
+        self.venues.get(&v)
+    }
+
+    pub fn venue_ids(&self) -> Vec<Venue> {
+        self.venues.keys().copied().collect()
+    }
+
+    /// Rebalance a bundle rebuilt after a restart and record the result.
+    pub(crate) async fn repair_recovered(&self, book: &mut BundleBook, target: Qty, payout: Money) {
+        self.rebalance(book, target, payout).await;
+        let status = if book.hedged().is_positive() { BundleStatus::Open } else { BundleStatus::Failed };
+        self.persist(book, status, "recovered after a restart").await;
+    }
+
+    /// Take over bundles restored from the store after a restart.
+    pub fn adopt(&self, book: BundleBook) {
+        self.bundles.lock().insert(book.id, book);
+    }
+
+    fn now(&self) -> TimestampMs {
+        (self.clock)()
+    }
+
+    /// Send one order and learn its outcome; a lost answer is looked up by
+    /// client order id before the order is declared unknown.
+    async fn send(&self, order: &OrderRequest) -> Sent {
+        let venue_id = order.market.venue;
+        let Some(venue) = self.venues.get(&venue_id) else {
+            let report = rejected(order, format!("no connector for {venue_id}"));
+            let _ = self.store.record_order_result(&order.client_order_id, &report).await;
+            return Sent { report: Some(report), error: None };
+        };
+        let started = Instant::now();
+        let timeout = Duration::from_millis(self.cfg.leg_timeout_ms);
+        let outcome = tokio::time::timeout(timeout, venue.place_order(order)).await;
+        let report = match outcome {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) if !e.is_transient() && !matches!(e, VenueError::Malformed { .. }) => {
+                Ok(rejected(order, e.to_string()))
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        };
+        let report = match report {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::warn!(order = %order.client_order_id, venue = %venue_id, reason = %why, "order outcome unknown; asking the venue");
+                match self.lookup(venue.as_ref(), order).await {
+                    Some(r) => r,
+                    None => {
+                        let _ = self.store.mark_order_unknown(&order.client_order_id, &why).await;
+                        ORDERS.with_label_values(&[venue_id.as_str(), "unknown"]).inc();
+                        return Sent { report: None, error: Some((venue_id, why)) };
+                    }
+                }
+            }
+        };
+        LEG_SECONDS.with_label_values(&[venue_id.as_str()]).observe(started.elapsed().as_secs_f64());
+        ORDERS.with_label_values(&[venue_id.as_str(), status_label(&report)]).inc();
+        if report.filled.is_positive() {
+            FILLS.with_label_values(&[venue_id.as_str()]).inc();
+        }
+        if let Err(e) = self.store.record_order_result(&order.client_order_id, &report).await {
+            tracing::error!(order = %order.client_order_id, error = %e, "could not record an order result; reconciliation will redo it");
+        }
+        let error = matches!(report.status, OrderStatus::Rejected { .. }).then(|| (venue_id, "rejected".to_string()));
+        Sent { report: Some(report), error }
+    }
+
+    async fn lookup(&self, venue: &dyn ExecutionVenue, order: &OrderRequest) -> Option<OrderReport> {
+        for attempt in 0..self.cfg.lookup_attempts.max(1) {
+            tokio::time::sleep(Duration::from_millis(200 << attempt.min(5))).await;
+            match venue.find_order(&order.market, &order.client_order_id).await {
+                Ok(Some(r)) => return Some(r),
+                // Not on the venue: it never arrived, so nothing happened.
+                Ok(None) if attempt + 1 == self.cfg.lookup_attempts.max(1) => {
+                    return Some(rejected(order, "never reached the venue".into()));
+                }
+                Ok(None) | Err(_) => continue,
+            }
+        }
+        None
+    }
+
+    /// Send `orders` together; book fills into `book`.
+    async fn dispatch(&self, book: &mut BundleBook, orders: &[(usize, OrderRequest)]) -> (Vec<Venue>, bool) {
+        let sent = join_all(orders.iter().map(|(_, o)| self.send(o))).await;
+        let mut errors = Vec::new();
+        let mut unknown = false;
+        for ((leg, order), s) in orders.iter().zip(sent) {
+            if let Some((v, _)) = s.error {
+                errors.push(v);
+            }
+            match s.report {
+                Some(r) if r.filled.is_positive() => {
+                    let l = &mut book.legs[*leg].leg;
+                    match order.action {
+                        Action::Buy => l.buy(r.filled, r.notional, r.fee),
+                        Action::Sell => match l.sell(r.filled, r.notional, r.fee) {
+                            Ok(pnl) => book.realized += pnl,
+                            Err(e) => {
+                                tracing::error!(order = %order.client_order_id, error = %e, "venue reports selling more than held")
+                            }
+                        },
+                    }
+                }
+                Some(_) => {}
+                None => unknown = true,
+            }
+        }
+        (errors, unknown)
+    }
+
+    /// Buy a bundle.
+    pub async fn enter(&self, plan: &EntryPlan) -> EntryOutcome {
+        let now = self.now();
+        let mut outcome = EntryOutcome {
+            provisional: plan.bundle,
+            link: plan.link,
+            bundle: None,
+            held: None,
+            realized: Money::ZERO,
+            status: BundleStatus::Failed,
+            venue_errors: Vec::new(),
+            unhedged: Qty::ZERO,
+        };
+        let orders: Vec<(usize, OrderRequest)> = plan
+            .legs
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let pool = l.pool.is_some();
+                (
+                    i,
+                    OrderRequest {
+                        client_order_id: self.ids.next(plan.bundle, Purpose::Entry, i, now),
+                        market: l.market.clone(),
+                        side: l.side,
+                        action: Action::Buy,
+                        quantity: l.quantity,
+                        limit_price: l.limit_price,
+                        time_in_force: if pool { TimeInForce::FillOrKill } else { self.cfg.time_in_force },
+                        amount: pool.then_some(l.amount),
+                    },
+                )
+            })
+            .collect();
+        let Some(link_id) = plan.link_store_id else {
+            tracing::error!(link = %plan.link_name, "link not in the store; not trading");
+            return outcome;
+        };
+        let new = NewBundle {
+            strategy: plan.strategy.clone(),
+            link_id,
+            quantity: plan.quantity,
+            cost: plan.cost,
+            fees: plan.fees,
+            expected_payout: plan.payout,
+            opened_at: now,
+            resolves_at: plan.resolves_at,
+            note: format!("{} ({})", plan.link_name, self.ids.run()),
+        };
+        let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
+        // Intent before action: if this fails, nothing is sent.
+        let (bundle_id, intent) = match self.store.begin_bundle(&new, &requests).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(link = %plan.link_name, error = %e, "could not write the intent; not trading");
+                return outcome;
+            }
+        };
+        outcome.bundle = Some(bundle_id as u64);
+        let mut book = BundleBook {
+            id: bundle_id as u64,
+            strategy: plan.strategy.clone(),
+            link: plan.link,
+            opened_at: now,
+            resolves_at: plan.resolves_at,
+            legs: plan
+                .legs
+                .iter()
+                .map(|l| LegBook {
+                    market: l.market.clone(),
+                    market_id: l.market_id,
+                    side: l.side,
+                    tick: l.tick,
+                    pool: l.pool.clone(),
+                    limit: l.limit_price,
+                    leg: Leg::default(),
+                })
+                .collect(),
+            realized: Money::ZERO,
+        };
+        let (errors, unknown) = self.dispatch(&mut book, &orders).await;
+        outcome.venue_errors.extend(errors);
+        let _ = self.store.close_intent(intent, IntentState::Done).await;
+        if unknown {
+            // Repairing on a guess could double a leg: leave it to reconciliation.
+            self.persist(&book, BundleStatus::Repairing, "an order's outcome is unknown; awaiting reconciliation")
+                .await;
+            outcome.status = BundleStatus::Repairing;
+            outcome.held = book.held();
+            self.bundles.lock().insert(book.id, book);
+            return outcome;
+        }
+        let errors = self.rebalance(&mut book, plan.quantity, plan.payout).await;
+        outcome.venue_errors.extend(errors);
+        outcome.unhedged = unhedged(&book);
+        outcome.realized = book.realized;
+        let hedged = book.hedged();
+        outcome.status = if hedged.is_positive() { BundleStatus::Open } else { BundleStatus::Failed };
+        let note = if outcome.unhedged.is_positive() {
+            tracing::error!(bundle = book.id, unhedged = %outcome.unhedged, "bundle left unhedged after every repair: needs a human");
+            format!("UNHEDGED {} contracts after repair", outcome.unhedged)
+        } else if hedged < plan.quantity {
+            format!("filled {hedged} of {}", plan.quantity)
+        } else {
+            String::new()
+        };
+        self.persist(&book, outcome.status, &note).await;
+        outcome.held = book.held();
+        if outcome.held.is_some() || outcome.unhedged.is_positive() {
+            self.bundles.lock().insert(book.id, book);
+        }
+        tracing::info!(
+            bundle = bundle_id, link = %plan.link_name, strategy = %plan.strategy, status = ?outcome.status,
+            quantity = %hedged, realized = %outcome.realized, "entry finished"
+        );
+        outcome
+    }
+
+    /// Make every leg hold the same quantity: re-buy short legs within a price
+    /// bound, then sell back what still sticks out, within the loss cap.
+    async fn rebalance(&self, book: &mut BundleBook, target: Qty, payout: Money) -> Vec<Venue> {
+        let mut errors = Vec::new();
+        for _ in 0..self.cfg.retry_attempts {
+            if book.legs.iter().all(|l| l.leg.qty >= target) {
+                break;
+            }
+            // Nothing filled anywhere: no exposure, nothing to repair.
+            if book.legs.iter().all(|l| l.leg.qty.is_zero()) {
+                return errors;
+            }
+            let now = self.now();
+            let spent = book.cost();
+            let missing: Vec<(usize, Qty)> = book
+                .legs
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.leg.qty < target)
+                .map(|(i, l)| (i, target - l.leg.qty))
+                .collect();
+            let mut orders = Vec::new();
+            for &(i, m) in &missing {
+                let l = &book.legs[i];
+                // Worst case after this order: we pay `spent` plus the missing
+                // contracts and still get `payout`; keep the loss within the cap.
+                let budget = payout + self.cfg.loss_cap - spent;
+                let others: i64 = missing.iter().filter(|(j, _)| *j != i).map(|(_, q)| q.micros()).sum();
+                let share = Money::from_micros(budget.micros() * m.micros() / (m.micros() + others).max(1));
+                // Per contract, capped at $1 (a budget beyond that does not bind).
+                let bound = if share.is_positive() {
+                    share.per_contract(m, Rounding::Down).unwrap_or(Price::ONE)
+                } else {
+                    Price::ZERO
+                };
+                let wanted =
+                    Price::from_micros((l.limit.micros() + self.cfg.retry_allowance.micros()).min(Price::ONE.micros()))
+                        .unwrap_or(Price::ONE);
+                let limit = round_to_tick(wanted.min(bound), l.tick, Rounding::Down);
+                if limit.micros() <= 0 || limit >= Price::ONE {
+                    continue;
+                }
+                let pool = l.pool.is_some();
+                orders.push((
+                    i,
+                    OrderRequest {
+                        client_order_id: self.ids.next(book.id, Purpose::Repair, i, now),
+                        market: l.market.clone(),
+                        side: l.side,
+                        action: Action::Buy,
+                        quantity: m,
+                        limit_price: limit,
+                        time_in_force: if pool { TimeInForce::FillOrKill } else { TimeInForce::ImmediateOrCancel },
+                        amount: pool.then(|| m.value_at(limit, Rounding::Down)),
+                    },
+                ));
+            }
+            if orders.is_empty() {
+                break;
+            }
+            let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
+            let intent = match self.store.add_intent(book.id as i64, IntentKind::Repair, &requests).await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!(bundle = book.id, error = %e, "cannot write the repair intent; not sending it");
+                    break;
+                }
+            };
+            let (e, _) = self.dispatch(book, &orders).await;
+            errors.extend(e);
+            let _ = self.store.close_intent(intent, IntentState::Done).await;
+        }
+        if !book.balanced() {
+            errors.extend(self.unwind(book).await);
+        }
+        errors
+    }
+
+    /// Sell back what exceeds the smallest leg, no lower than the loss cap allows.
+    async fn unwind(&self, book: &mut BundleBook) -> Vec<Venue> {
+        let mut errors = Vec::new();
+        for _ in 0..self.cfg.retry_attempts.max(1) {
+            let common = book.hedged();
+            let loss_left = self.cfg.loss_cap + book.realized.min(Money::ZERO);
+            let now = self.now();
+            let mut orders = Vec::new();
+            for (i, l) in book.legs.iter().enumerate() {
+                let excess = l.leg.qty - common;
+                if !excess.is_positive() {
+                    continue;
+                }
+                let basis = l.leg.cost_of(excess);
+                let floor =
+                    (basis - loss_left.max(Money::ZERO)).per_contract(excess, Rounding::Up).unwrap_or(Price::ZERO);
+                let limit = round_to_tick(floor, l.tick, Rounding::Up).max(l.tick.max(Price::from_micros_const(1)));
+                orders.push((
+                    i,
+                    OrderRequest {
+                        client_order_id: self.ids.next(book.id, Purpose::Unwind, i, now),
+                        market: l.market.clone(),
+                        side: l.side,
+                        action: Action::Sell,
+                        quantity: excess,
+                        limit_price: limit,
+                        time_in_force: if l.pool.is_some() {
+                            TimeInForce::FillOrKill
+                        } else {
+                            TimeInForce::ImmediateOrCancel
+                        },
+                        amount: None,
+                    },
+                ));
+            }
+            if orders.is_empty() {
+                break;
+            }
+            let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
+            let intent = match self.store.add_intent(book.id as i64, IntentKind::Unwind, &requests).await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!(bundle = book.id, error = %e, "cannot write the unwind intent; not sending it");
+                    break;
+                }
+            };
+            let (e, _) = self.dispatch(book, &orders).await;
+            errors.extend(e);
+            let _ = self.store.close_intent(intent, IntentState::Done).await;
+            if book.balanced() {
+                break;
+            }
+        }
+        errors
+    }
+
+    /// Sell a held bundle back.
+    pub async fn exit(&self, plan: &ExitPlan) -> ExitOutcome {
+        let Some(mut book) = self.bundle(plan.bundle) else {
+            return ExitOutcome {
+                bundle: plan.bundle,
+                remaining: None,
+                realized: Money::ZERO,
+                status: BundleStatus::Failed,
+                venue_errors: Vec::new(),
+            };
+        };
+        let now = self.now();
+        let realized_before = book.realized;
+        let orders: Vec<(usize, OrderRequest)> = plan
+            .legs
+            .iter()
+            .filter_map(|x| {
+                let i = book.legs.iter().position(|l| l.market == x.market && l.side == x.side)?;
+                let l = &book.legs[i];
+                Some((
+                    i,
+                    OrderRequest {
+                        client_order_id: self.ids.next(book.id, Purpose::Exit, i, now),
+                        market: l.market.clone(),
+                        side: l.side,
+                        action: Action::Sell,
+                        quantity: x.quantity.min(l.leg.qty),
+                        limit_price: round_to_tick(x.limit_price, l.tick, Rounding::Up),
+                        time_in_force: if l.pool.is_some() {
+                            TimeInForce::FillOrKill
+                        } else {
+                            TimeInForce::ImmediateOrCancel
+                        },
+                        amount: None,
+                    },
+                ))
+            })
+            .collect();
+        let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
+        let mut errors = Vec::new();
+        let intent = self.store.add_intent(book.id as i64, IntentKind::Exit, &requests).await;
+        if let Err(e) = &intent {
+            tracing::error!(bundle = book.id, error = %e, "cannot write the exit intent; not selling");
+        }
+        if let Ok(intent) = intent {
+            self.persist(&book, BundleStatus::Closing, "").await;
+            let (e, _) = self.dispatch(&mut book, &orders).await;
+            errors.extend(e);
+            let _ = self.store.close_intent(intent, IntentState::Done).await;
+            if !book.balanced() {
+                errors.extend(self.unwind(&mut book).await);
+            }
+        }
+        let remaining = book.held();
+        let status = if remaining.is_some() { BundleStatus::Open } else { BundleStatus::Closed };
+        let note = if remaining.is_some() { format!("exit left {} held", book.hedged()) } else { String::new() };
+        self.persist(&book, status, &note).await;
+        let realized = book.realized - realized_before;
+        tracing::info!(bundle = book.id, status = ?status, realized = %realized, total_realized = %book.realized, "exit finished");
+        if remaining.is_some() || unhedged(&book).is_positive() {
+            self.bundles.lock().insert(book.id, book);
+        } else {
+            self.bundles.lock().remove(&plan.bundle);
+        }
+        ExitOutcome { bundle: plan.bundle, remaining, realized, status, venue_errors: errors }
+    }
+
+    /// A held bundle's markets resolved: book the payout.
+    pub async fn settle(&self, plan: &SettlePlan) -> ExitOutcome {
+        let Some(mut book) = self.bundles.lock().remove(&plan.bundle) else {
+            return ExitOutcome {
+                bundle: plan.bundle,
+                remaining: None,
+                realized: Money::ZERO,
+                status: BundleStatus::Failed,
+                venue_errors: Vec::new(),
+            };
+        };
+        let cost = book.cost();
+        let realized = plan.payout - cost;
+        book.realized += realized;
+        for l in &mut book.legs {
+            l.leg = Leg { realized: l.leg.realized, fees: l.leg.fees, ..Leg::default() };
+        }
+        self.persist(&book, BundleStatus::Settled, &format!("paid {}", plan.payout)).await;
+        tracing::info!(bundle = book.id, payout = %plan.payout, realized = %realized, "bundle settled");
+        ExitOutcome {
+            bundle: plan.bundle,
+            remaining: None,
+            realized,
+            status: BundleStatus::Settled,
+            venue_errors: Vec::new(),
+        }
+    }
+
+    async fn persist(&self, book: &BundleBook, status: BundleStatus, note: &str) {
+        for l in &book.legs {
+            let p = PositionRecord {
+                bundle_id: book.id as i64,
+                market: l.market.clone(),
+                side: l.side,
+                quantity: l.leg.qty,
+                cost: l.leg.cost,
+                fees: l.leg.fees,
+            };
+            if let Err(e) = self.store.set_position(&p).await {
+                tracing::error!(bundle = book.id, error = %e, "could not record a position");
+            }
+        }
+        let update = BundleUpdate {
+            status: Some(status),
+            quantity: Some(book.hedged()),
+            cost: Some(book.cost()),
+            fees: Some(book.fees()),
+            realized_pnl: Some(book.realized),
+            closed_at: None,
+            note: (!note.is_empty()).then(|| note.to_string()),
+        };
+        if let Err(e) = self.store.update_bundle(book.id as i64, &update).await {
+            log_store(book.id, &e);
+        }
+    }
+}
+
+fn log_store(bundle: u64, e: &StoreError) {
+    tracing::error!(bundle, error = %e, "could not record the bundle's state");
+}
+
+/// Contracts held beyond the hedged quantity, over all legs.
+fn unhedged(book: &BundleBook) -> Qty {
+    let q = book.hedged();
+    book.legs.iter().map(|l| l.leg.qty - q).sum()
+}
+
+fn rejected(order: &OrderRequest, reason: String) -> OrderReport {
+    OrderReport {
+        client_order_id: order.client_order_id.clone(),
+        venue_order_id: String::new(),
+        status: OrderStatus::Rejected { reason },
+        filled: Qty::ZERO,
+        notional: Money::ZERO,
+        fee: Money::ZERO,
+    }
+}
+
+/// Snap a price onto a grid of `tick` (zero: any price).
+pub fn round_to_tick(p: Price, tick: Price, rounding: Rounding) -> Price {
+    if tick.micros() <= 0 {
+        return p;
+    }
+    let t = tick.micros() as i128;
+    let v = div_round(p.micros() as i128, t, rounding) * t;
+    Price::from_micros(v.clamp(0, Price::ONE.micros() as i128) as i64).unwrap_or(p)
+}

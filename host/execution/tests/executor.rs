@@ -1,0 +1,386 @@
+//! Execution against scripted venues and a real (SQLite) store: every way a
+//! bundle can go wrong ends hedged, with the loss accounted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arbytron_engine::{EntryPlan, ExitLeg, ExitPlan, PlannedLeg};
+use arbytron_execution::reconcile::MarketRef;
+use arbytron_execution::{ExecConfig, Executor, Venues};
+use arbytron_model::MarketKey;
+use arbytron_model::venue::{
+    Action, ExecutionVenue, FillEvent, OpenOrder, OrderReport, OrderRequest, OrderStatus, VenueError, VenuePosition,
+};
+use arbytron_sdk::{Money, Opportunity, Price, Qty, Rounding, Side, Venue};
+use arbytron_store::{BundleStatus, Store};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+type Script = Box<dyn Fn(&OrderRequest, usize) -> Result<OrderReport, VenueError> + Send + Sync>;
+
+/// A venue that answers orders by script and remembers what it filled.
+struct Mock {
+    venue: Venue,
+    script: Script,
+    calls: Mutex<Vec<OrderRequest>>,
+    orders: Mutex<HashMap<String, OrderReport>>,
+    /// Net YES position per market, as the venue sees it.
+    positions: Mutex<HashMap<MarketKey, Qty>>,
+}
+
+impl Mock {
+    fn new(venue: Venue, script: Script) -> Arc<Mock> {
+        Arc::new(Mock { venue, script, calls: Mutex::default(), orders: Mutex::default(), positions: Mutex::default() })
+    }
+
+    /// The venue fills an order as if it had received it (for crash tests).
+    fn remember(&self, o: &OrderRequest, r: OrderReport) {
+        let sign = |q: Qty| if (o.side == Side::Yes) == (o.action == Action::Buy) { q } else { -q };
+        *self.positions.lock().entry(o.market.clone()).or_default() += sign(r.filled);
+        self.orders.lock().insert(o.client_order_id.clone(), r);
+    }
+}
+
+#[async_trait::async_trait]
+impl ExecutionVenue for Mock {
+    fn venue(&self) -> Venue {
+        self.venue
+    }
+    async fn place_order(&self, o: &OrderRequest) -> Result<OrderReport, VenueError> {
+        let n = {
+            let mut c = self.calls.lock();
+            c.push(o.clone());
+            c.len() - 1
+        };
+        let r = (self.script)(o, n)?;
+        self.remember(o, r.clone());
+        Ok(r)
+    }
+    async fn cancel_order(&self, _: &MarketKey, _: &str) -> Result<(), VenueError> {
+        Ok(())
+    }
+    async fn find_order(&self, _: &MarketKey, coid: &str) -> Result<Option<OrderReport>, VenueError> {
+        Ok(self.orders.lock().get(coid).cloned())
+    }
+    async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError> {
+        Ok(vec![])
+    }
+    async fn positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
+        Ok(self.positions.lock().iter().map(|(m, q)| VenuePosition { market: m.clone(), yes_position: *q }).collect())
+    }
+    async fn balance(&self) -> Result<Money, VenueError> {
+        Ok(Money::from_dollars(1000))
+    }
+    async fn fills(&self) -> Result<mpsc::Receiver<FillEvent>, VenueError> {
+        Ok(mpsc::channel(1).1)
+    }
+}
+
+/// Fill `fraction` (ppm) of the order at its limit price, fee 1 cent per contract.
+fn fill(o: &OrderRequest, ppm: i64) -> OrderReport {
+    let q = Qty::from_micros(o.quantity.micros() * ppm / 1_000_000).floor_to(10_000);
+    let status = if q == o.quantity {
+        OrderStatus::Filled
+    } else if q.is_positive() {
+        OrderStatus::PartiallyFilled { resting: false }
+    } else {
+        OrderStatus::Cancelled
+    };
+    OrderReport {
+        client_order_id: o.client_order_id.clone(),
+        venue_order_id: format!("v-{}", o.client_order_id),
+        status,
+        filled: q,
+        notional: q.value_at(o.limit_price, if o.action == Action::Buy { Rounding::Up } else { Rounding::Down }),
+        fee: Money::from_micros(q.micros() / 100),
+    }
+}
+
+fn reject(o: &OrderRequest) -> Result<OrderReport, VenueError> {
+    Err(VenueError::Rejected {
+        venue: Venue::PolymarketClob,
+        code: "no_liquidity".into(),
+        message: format!("{}", o.quantity),
+    })
+}
+
+fn k(v: Venue, s: &str) -> MarketKey {
+    MarketKey::new(v, s)
+}
+
+fn plan(q: i64) -> EntryPlan {
+    let leg = |venue, sym: &str, side, price: &str, id| PlannedLeg {
+        market: k(venue, sym),
+        market_id: id,
+        venue,
+        side,
+        event: "e".into(),
+        quantity: Qty::from_contracts(q),
+        limit_price: Price::parse(price).unwrap(),
+        amount: Money::ZERO,
+        fee: Money::ZERO,
+        fixed_cost: Money::ZERO,
+        pool: None,
+        tick: Price::parse("0.01").unwrap(),
+    };
+    EntryPlan {
+        bundle: (1 << 62) + 1,
+        strategy: "test".into(),
+        link: 1,
+        link_name: "fed".into(),
+        link_store_id: Some(1),
+        opportunity: Opportunity {
+            link: 1,
+            quantity: Qty::from_contracts(q),
+            orders: vec![],
+            cost: Money::ZERO,
+            fees: Money::ZERO,
+            payout: Money::ZERO,
+            profit: Money::ZERO,
+            return_ppm: 0,
+            annualized_ppm: 0,
+        },
+        quantity: Qty::from_contracts(q),
+        cost: Money::from_dollars(9 * q / 10),
+        fees: Money::ZERO,
+        payout: Money::from_dollars(q),
+        profit: Money::from_dollars(q / 10),
+        annualized_ppm: 0,
+        legs: vec![
+            leg(Venue::Kalshi, "K", Side::Yes, "0.40", 0),
+            leg(Venue::PolymarketClob, "0xP", Side::No, "0.50", 1),
+        ],
+        resolves_at: 2_000_000_000_000,
+        decided_at: 0,
+    }
+}
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let leg = |venue, symbol: &str, side| arbytron_store::LinkLeg { venue, symbol: symbol.into(), side };
+    let id = store
+        .insert_link(&arbytron_store::NewLink {
+            source: "config".into(),
+            outcomes: vec![
+                vec![leg(Venue::Kalshi, "K", Side::Yes), leg(Venue::PolymarketClob, "0xP", Side::Yes)],
+                vec![leg(Venue::Kalshi, "K", Side::No), leg(Venue::PolymarketClob, "0xP", Side::No)],
+            ],
+            confidence_ppm: 1_000_000,
+            reasons: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(id, 1);
+    (store, dir)
+}
+
+fn venues(a: Arc<Mock>, b: Arc<Mock>) -> Venues {
+    let mut v: Venues = HashMap::new();
+    v.insert(Venue::Kalshi, a);
+    v.insert(Venue::PolymarketClob, b);
+    v
+}
+
+fn cfg() -> ExecConfig {
+    ExecConfig { lookup_attempts: 1, leg_timeout_ms: 2_000, ..ExecConfig::default() }
+}
+
+#[tokio::test]
+async fn both_legs_fill_and_the_bundle_is_open() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let out = ex.enter(&plan(10)).await;
+    assert_eq!(out.status, BundleStatus::Open);
+    let held = out.held.unwrap();
+    assert_eq!(held.quantity, Qty::from_contracts(10));
+    // 10 x 0.40 + 0.10 fee and 10 x 0.50 + 0.10 fee
+    assert_eq!(held.cost, Money::parse("9.20").unwrap());
+    let rec = store.bundle(out.bundle.unwrap() as i64).await.unwrap().unwrap();
+    assert_eq!(rec.status, BundleStatus::Open);
+    assert_eq!(rec.cost, held.cost);
+    assert_eq!(rec.legs.len(), 2);
+    // Intent before action: both orders were written, and are now resolved.
+    assert!(store.unresolved_orders().await.unwrap().is_empty());
+    assert_eq!(store.orders_for_bundle(rec.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_rejected_leg_is_unwound_and_the_loss_booked() {
+    let (store, _d) = store().await;
+    // Kalshi fills the buy at 0.40 and later buys our unwind at the floor the loss cap allows.
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| reject(o)));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let out = ex.enter(&plan(10)).await;
+    assert_eq!(out.status, BundleStatus::Failed);
+    assert!(out.held.is_none());
+    assert_eq!(out.unhedged, Qty::ZERO, "no unhedged exposure is left");
+    let calls = a.calls.lock().clone();
+    assert_eq!(calls.len(), 2, "one buy, one sell back: {calls:?}");
+    assert_eq!(calls[1].action, Action::Sell);
+    assert_eq!(calls[1].quantity, Qty::from_contracts(10));
+    // Cash: paid 4.00 + 0.10; got back 10 x floor - 0.10 fee. Realised = the difference, exactly.
+    let back = Qty::from_contracts(10).value_at(calls[1].limit_price, Rounding::Down) - Money::parse("0.10").unwrap();
+    assert_eq!(out.realized, back - Money::parse("4.10").unwrap());
+    assert!(out.realized >= -ExecConfig::default().loss_cap, "within the loss cap");
+    assert_eq!(b.calls.lock().len(), 1 + cfg().retry_attempts as usize, "the rejected leg was retried");
+    let rec = store.bundle(out.bundle.unwrap() as i64).await.unwrap().unwrap();
+    assert_eq!((rec.status, rec.realized_pnl), (BundleStatus::Failed, out.realized));
+    assert!(*a.positions.lock().get(&k(Venue::Kalshi, "K")).unwrap() == Qty::ZERO);
+}
+
+#[tokio::test]
+async fn a_partial_fill_is_completed_by_a_bounded_retry() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    // First order fills 60%; the retry fills the rest.
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, n| Ok(fill(o, if n == 0 { 600_000 } else { 1_000_000 }))));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let out = ex.enter(&plan(10)).await;
+    assert_eq!(out.status, BundleStatus::Open);
+    assert_eq!(out.held.as_ref().unwrap().quantity, Qty::from_contracts(10));
+    let calls = b.calls.lock().clone();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].quantity, Qty::from_contracts(4));
+    assert!(calls[1].limit_price > calls[0].limit_price, "the retry may pay a little more");
+    assert!(calls[1].limit_price <= Price::parse("0.52").unwrap(), "but no more than the allowance");
+    assert_eq!(out.realized, Money::ZERO);
+}
+
+#[tokio::test]
+async fn a_partial_fill_that_cannot_be_completed_is_trimmed() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, n| if n == 0 { Ok(fill(o, 600_000)) } else { reject(o) }));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let out = ex.enter(&plan(10)).await;
+    assert_eq!(out.status, BundleStatus::Open);
+    let held = out.held.unwrap();
+    assert_eq!(held.quantity, Qty::from_contracts(6));
+    assert!(held.legs.iter().all(|l| l.2 == Qty::from_contracts(6)), "both legs hold 6: {held:?}");
+    assert_eq!(out.unhedged, Qty::ZERO);
+    assert!(out.realized < Money::ZERO, "selling the extra 4 back cost something");
+}
+
+#[tokio::test]
+async fn exits_sell_every_leg_and_realise_the_difference() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let held = ex.enter(&plan(10)).await.held.unwrap();
+    let exit = ExitPlan {
+        bundle: held.bundle,
+        strategy: "test".into(),
+        legs: vec![
+            ExitLeg {
+                market: k(Venue::Kalshi, "K"),
+                market_id: 0,
+                venue: Venue::Kalshi,
+                side: Side::Yes,
+                quantity: Qty::from_contracts(10),
+                limit_price: Price::parse("0.46").unwrap(),
+                pool: None,
+                tick: Price::parse("0.01").unwrap(),
+            },
+            ExitLeg {
+                market: k(Venue::PolymarketClob, "0xP"),
+                market_id: 1,
+                venue: Venue::PolymarketClob,
+                side: Side::No,
+                quantity: Qty::from_contracts(10),
+                limit_price: Price::parse("0.55").unwrap(),
+                pool: None,
+                tick: Price::parse("0.01").unwrap(),
+            },
+        ],
+        decided_at: 0,
+    };
+    let out = ex.exit(&exit).await;
+    assert_eq!(out.status, BundleStatus::Closed);
+    assert!(out.remaining.is_none());
+    // In: 4.60 - 0.10 + 5.50 - 0.10 = 9.90; out: 9.20. Realised 0.70, exactly.
+    assert_eq!(out.realized, Money::parse("0.70").unwrap());
+    let rec = store.bundle(held.bundle as i64).await.unwrap().unwrap();
+    assert_eq!((rec.status, rec.realized_pnl), (BundleStatus::Closed, Money::parse("0.70").unwrap()));
+}
+
+#[tokio::test]
+async fn a_crash_after_the_intent_is_recovered_without_duplicates() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    // The first host wrote its intent, sent the Kalshi leg (which filled), then died.
+    let p = plan(10);
+    let orders: Vec<OrderRequest> = p
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| OrderRequest {
+            client_order_id: format!("crashed-{i}"),
+            market: l.market.clone(),
+            side: l.side,
+            action: Action::Buy,
+            quantity: l.quantity,
+            limit_price: l.limit_price,
+            time_in_force: arbytron_model::venue::TimeInForce::ImmediateOrCancel,
+            amount: None,
+        })
+        .collect();
+    let new = arbytron_store::NewBundle {
+        strategy: "test".into(),
+        link_id: 1,
+        quantity: p.quantity,
+        cost: p.cost,
+        fees: p.fees,
+        expected_payout: p.payout,
+        opened_at: 0,
+        resolves_at: p.resolves_at,
+        note: String::new(),
+    };
+    let (bundle, _) = store.begin_bundle(&new, &orders).await.unwrap();
+    a.remember(&orders[0], fill(&orders[0], 1_000_000));
+
+    // A new host starts: the Kalshi order is found (filled), the Polymarket one never arrived,
+    // so the bundle is one-legged and gets repaired by buying the missing leg.
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let markets = |m: &MarketKey| {
+        Some(MarketRef {
+            id: if m.venue == Venue::Kalshi { 0 } else { 1 },
+            tick: Price::parse("0.01").unwrap(),
+            pool: None,
+        })
+    };
+    let r = ex.recover(&markets, &|id| (id == 1).then_some(1)).await;
+    assert_eq!((r.resolved, r.never_sent, r.still_unknown), (1, 1, 0));
+    assert_eq!(r.held.len(), 1);
+    assert_eq!(r.held[0].bundle, bundle as u64);
+    assert_eq!(r.held[0].quantity, Qty::from_contracts(10));
+    assert_eq!(a.calls.lock().len(), 0, "the Kalshi order was not sent again");
+    let b_calls = b.calls.lock().clone();
+    assert_eq!(b_calls.len(), 1, "only the missing leg was bought");
+    assert_ne!(b_calls[0].client_order_id, "crashed-1", "with a new client order id");
+    assert!(store.unresolved_orders().await.unwrap().is_empty());
+    // Our positions now agree with the venues'.
+    assert!(ex.check_positions().await.is_empty());
+}
+
+#[tokio::test]
+async fn drift_between_our_books_and_a_venue_is_reported() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    ex.enter(&plan(10)).await;
+    assert!(ex.check_positions().await.is_empty());
+    // Someone trades on the account by hand.
+    *a.positions.lock().get_mut(&k(Venue::Kalshi, "K")).unwrap() += Qty::from_contracts(3);
+    let d = ex.check_positions().await;
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].market, k(Venue::Kalshi, "K"));
+    assert_eq!((d[0].ours, d[0].venue), (Qty::from_contracts(10), Qty::from_contracts(13)));
+}
