@@ -171,3 +171,26 @@ pub fn verify_order(p: &ParsedOrder, chain_id: u64, version: u32, exchange: Addr
 pub fn order_hash(o: &typed::Order, chain_id: u64, version: u32, exchange: Address) -> B256 {
     o.eip712_signing_hash(&domain("Polymarket CTF Exchange", &version.to_string(), chain_id, Some(exchange)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_the_official_vector_and_rejects_changes() {
+        let secret = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let body = b"{\"hash\": \"0x123\"}";
+        let sig = "ZwAdJKvoYRlEKDkNMwd5BuwNNtg93kNaR_oU2HrfVvc=";
+        assert!(verify_hmac(secret, "1000000", "test-sign", "/orders", body, sig));
+        assert!(!verify_hmac(secret, "1000001", "test-sign", "/orders", body, sig));
+        assert!(!verify_hmac(secret, "1000000", "test-sign", "/orders", b"{\"hash\":\"0x123\"}", sig));
+        assert!(!verify_hmac("not base64", "1000000", "test-sign", "/orders", body, sig));
+    }
+
+    #[test]
+    fn v1_shaped_orders_are_a_version_mismatch() {
+        let v1 = serde_json::json!({"salt": 1, "maker": "0x0", "taker": "0x0", "nonce": "0", "feeRateBps": "0"});
+        assert_eq!(parse_order(&v1).unwrap_err(), "order_version_mismatch");
+        assert!(parse_order(&serde_json::json!([])).is_err());
+    }
+}
