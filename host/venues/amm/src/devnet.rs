@@ -20,7 +20,8 @@ use crate::chain::read_provider;
 
 /// The repository root, where `package.json` and `node_modules/` live.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 fn platform_package() -> Option<&'static str> {
