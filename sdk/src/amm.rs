@@ -440,10 +440,25 @@ const MAX_INVESTMENT_WOBBLE: u128 = 32;
 /// The investment needed to receive at least `tokens` (for sizing a leg by quantity).
 ///
 /// The smallest such investment: tokens bought never decrease as the
-/// investment grows, so the answer is exact. Found by regula falsi (Illinois
-/// variant) on the exact contract function within a bracket that always holds
-/// the answer, then closed to adjacent integers; typically 5–10 evaluations.
+/// investment grows, so the answer is exact. Binary pools start from the
+/// closed-form solution of the continuous curve (an integer square root),
+/// larger pools from the bound below; a short gallop then brackets the answer
+/// and regula falsi (Illinois variant) closes it to adjacent integers on the
+/// exact contract function. Typically 2–3 evaluations for binary pools.
 pub fn investment_for_tokens(balances: &[u128], fee_wad: u64, outcome: usize, tokens: u128) -> Result<u128, AmmError> {
+    investment_for_tokens_near(balances, fee_wad, outcome, tokens, None)
+}
+
+/// [`investment_for_tokens`], starting from a nearby earlier answer
+/// `(investment, tokens it bought)`: the same result, fewer evaluations when
+/// a search asks about neighbouring sizes.
+pub fn investment_for_tokens_near(
+    balances: &[u128],
+    fee_wad: u64,
+    outcome: usize,
+    tokens: u128,
+    hint: Option<(u128, u128)>,
+) -> Result<u128, AmmError> {
     check_outcome(balances, outcome)?;
     let fee = fee_wad as u128;
     if fee >= ONE {
@@ -454,12 +469,115 @@ pub fn investment_for_tokens(balances: &[u128], fee_wad: u64, outcome: usize, to
     }
     // Any buy returns at least x' = x - fee(x) tokens (the split alone gives x'
     // of each outcome), so x = ceil(tokens * ONE / (ONE - fee)) always suffices.
-    let hi = crate::wide::mul_div_ceil(tokens, ONE, ONE - fee).ok_or(AmmError::TooLarge("investment"))?;
-    let f_hi = calc_buy_amount(balances, fee_wad, hi, outcome)?;
-    if f_hi < tokens {
-        return Err(AmmError::Unreachable { tokens, outcome });
+    let bound = crate::wide::mul_div_ceil(tokens, ONE, ONE - fee).ok_or(AmmError::TooLarge("investment"))?;
+    let f = |x: u128| calc_buy_amount(balances, fee_wad, x, outcome);
+    let guess = match hint {
+        Some((x, t)) if t > 0 && x > 0 => mul_div_floor(x, tokens, t).unwrap_or(bound),
+        _ => binary_guess(balances, fee, outcome, tokens).unwrap_or(bound),
     }
-    solve_min(0, 0, hi, f_hi, tokens, |x| calc_buy_amount(balances, fee_wad, x, outcome))
+    .clamp(1, bound);
+    // Gallop from the guess to a bracket f(lo) < tokens <= f(hi).
+    let (mut lo, mut f_lo, mut hi, mut f_hi);
+    let fg = f(guess)?;
+    let mut step = 1u128;
+    if fg >= tokens {
+        (hi, f_hi) = (guess, fg);
+        loop {
+            lo = hi.saturating_sub(step);
+            if lo == 0 {
+                f_lo = 0;
+                break;
+            }
+            f_lo = f(lo)?;
+            if f_lo < tokens {
+                break;
+            }
+            (hi, f_hi) = (lo, f_lo);
+            step = step.saturating_mul(4);
+        }
+    } else {
+        (lo, f_lo) = (guess, fg);
+        loop {
+            hi = lo.saturating_add(step).min(bound);
+            f_hi = f(hi)?;
+            if f_hi >= tokens {
+                break;
+            }
+            if hi == bound {
+                return Err(AmmError::Unreachable { tokens, outcome });
+            }
+            (lo, f_lo) = (hi, f_hi);
+            step = step.saturating_mul(4);
+        }
+    }
+    solve_min(lo, f_lo, hi, f_hi, tokens, f)
+}
+
+/// The continuous curve's answer for a binary pool: the buyer ends with
+/// `t = b_i + x' - b_i b_j / (b_j + x')`, so `y = b_j + x'` solves
+/// `y^2 - (t + b_j - b_i) y - b_i b_j = 0`; then `x = x' / (1 - fee)`.
+fn binary_guess(balances: &[u128], fee: u128, outcome: usize, tokens: u128) -> Option<u128> {
+    if balances.len() != 2 {
+        return None;
+    }
+    let (bi, bj) = (balances[outcome], balances[1 - outcome]);
+    let c = tokens.checked_add(bj)? as i128 - i128::try_from(bi).ok()?;
+    let d = (c.unsigned_abs()).checked_mul(c.unsigned_abs())?.checked_add(bi.checked_mul(bj)?.checked_mul(4)?)?;
+    let y = (c + isqrt(d) as i128) / 2;
+    let x_net = u128::try_from(y).ok()?.checked_sub(bj)?;
+    mul_div_floor(x_net, ONE, ONE - fee)
+}
+
+fn isqrt(n: u128) -> u128 {
+    if n < 2 {
+        return n;
+    }
+    // Newton from above: x = 2^ceil(bits/2) >= sqrt(n).
+    let mut x = 1u128 << (128 - n.leading_zeros()).div_ceil(2);
+    loop {
+        let y = (x + n / x) / 2;
+        if y >= x {
+            return x;
+        }
+        x = y;
+    }
+}
+
+/// The most collateral a sale of `tokens` outcome tokens returns: the
+/// largest `r` whose [`calc_sell_amount`] is at most `tokens` (a seller names
+/// the return and the contract takes the tokens it needs). Tokens needed rise
+/// with the return, so this is exact; a return the pool cannot pay counts as
+/// needing too many tokens.
+pub fn max_return_for_tokens(balances: &[u128], fee_wad: u64, outcome: usize, tokens: u128) -> Result<u128, AmmError> {
+    check_outcome(balances, outcome)?;
+    if fee_wad as u128 >= ONE {
+        return Err(AmmError::FeeTooHigh { fee_wad });
+    }
+    // Surfaces zero balances and the like before searching.
+    calc_sell_amount(balances, fee_wad, 0, outcome)?;
+    let fits = |r: u128| -> Result<bool, AmmError> {
+        match calc_sell_amount(balances, fee_wad, r, outcome) {
+            Ok(need) => Ok(need <= tokens),
+            Err(AmmError::InsufficientPoolBalance { .. } | AmmError::DivisionByZero(_) | AmmError::Overflow(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    // A sale returns less than the tokens it takes (R <= tokens needed).
+    let (mut lo, mut hi) = (0u128, tokens.saturating_add(1));
+    if fits(hi)? {
+        return Ok(hi);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
 }
 
 /// Smallest `x` in `(lo, hi]` with `f(x) >= target`, for a non-decreasing `f`
@@ -706,6 +824,17 @@ mod tests {
             assert!(calc_buy_amount(b, fee, x - 1, i).unwrap() < t, "{b:?} {t}: {x} is not the smallest");
         }
         assert_eq!(investment_for_tokens(&b, FEE_1PCT, 0, 0), Ok(0));
+        // Warm starts give the same answers.
+        for (b, fee, i, t) in cases {
+            let x = investment_for_tokens(b, fee, i, t).unwrap();
+            for hint in [(x, t), (x / 2, t / 3), (x * 3, t), (1, 1)] {
+                assert_eq!(investment_for_tokens_near(b, fee, i, t, Some(hint)), Ok(x));
+            }
+        }
+        for n in [0u128, 1, 2, 3, 4, 99, 100, 101, u64::MAX as u128, u128::MAX] {
+            let r = isqrt(n);
+            assert!(r * r <= n && (r + 1).checked_mul(r + 1).is_none_or(|s| s > n), "{n}");
+        }
         assert_eq!(investment_for_tokens(&b, ONE as u64, 0, 1), Err(AmmError::FeeTooHigh { fee_wad: ONE as u64 }));
     }
 
@@ -745,6 +874,22 @@ mod tests {
         // answer still always meets the limit.
         let x = max_investment_at_or_below(&[10, 10], FEE_2PCT, 0, Price::from_micros_const(600_000)).unwrap();
         assert!(x * 1_000_000 <= 600_000 * calc_buy_amount(&[10, 10], FEE_2PCT, x, 0).unwrap());
+    }
+
+    #[test]
+    fn max_return_for_tokens_is_the_largest_affordable() {
+        let b = [100_000_000u128, 100_000_000];
+        // Selling the 1,970,295 tokens just bought (pool now [101M - 1.97M... ]) returns less than 1,000,000.
+        let after = [100_000_000 + 990_000 - 1_970_295, 100_000_000 + 990_000];
+        let r = max_return_for_tokens(&after, FEE_1PCT, 0, 1_970_295).unwrap();
+        assert!(r < 1_000_000 && r > 960_000, "{r}");
+        assert!(calc_sell_amount(&after, FEE_1PCT, r, 0).unwrap() <= 1_970_295);
+        assert!(calc_sell_amount(&after, FEE_1PCT, r + 1, 0).unwrap() > 1_970_295);
+        assert_eq!(max_return_for_tokens(&b, 0, 0, 0), Ok(0));
+        // More tokens than the pool could ever pay for: capped below the other balance.
+        let r = max_return_for_tokens(&[100, 100], 0, 0, 1_000_000).unwrap();
+        assert_eq!(r, 99);
+        assert_eq!(max_return_for_tokens(&[0, 100], 0, 0, 10), Err(AmmError::ZeroBalance));
     }
 
     #[test]

@@ -180,6 +180,30 @@ impl FeeSchedule {
         units.and_then(|u| i64::try_from(u).ok()).map_or(i64::MAX / 2, |u| u.min(i64::MAX / 2))
     }
 
+    /// The taker fill fee as a linear form at `price`: `fill_units(q, price,
+    /// false) == ceil(factor * q / divisor)` for every `q` whose product fits
+    /// in 128 bits. Sizing precomputes this per level, so its inner loop
+    /// never divides; `None` where no such form applies (exponents above 2,
+    /// absurd coefficients), and callers fall back to [`FeeSchedule::fill_units`].
+    pub fn taker_linear(&self, price: crate::Price) -> Option<(u128, &'static crate::wide::Recip)> {
+        let v = price.variance_micros2() as u128;
+        match *self {
+            FeeSchedule::None | FeeSchedule::Amm { .. } => Some((0, &DIV_1)),
+            FeeSchedule::Kalshi { taker_ppm, multiplier_ppm, .. } => {
+                Some(((taker_ppm as u128 * multiplier_ppm as u128).checked_mul(v)?, &DIV_1E26))
+            }
+            FeeSchedule::Polymarket { rate_ppm, exponent } => {
+                let r = rate_ppm as u128;
+                match exponent {
+                    0 => Some((r, &DIV_1E7)),
+                    1 => Some((r.checked_mul(v)?, &DIV_1E19)),
+                    2 => Some((r.checked_mul(v)?.checked_mul(v)?, &DIV_1E31)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
     /// Money owed for fills whose fees sum to `units` fill units: Kalshi's
     /// order total rounded up to the cent; Polymarket's as is.
     pub fn order_fee(&self, units: i64) -> crate::Money {
@@ -247,6 +271,12 @@ impl FeeSchedule {
         }
     }
 }
+
+static DIV_1: crate::wide::Recip = crate::wide::Recip::new(1);
+static DIV_1E7: crate::wide::Recip = crate::wide::Recip::new(10u128.pow(7));
+static DIV_1E19: crate::wide::Recip = crate::wide::Recip::new(10u128.pow(19));
+static DIV_1E26: crate::wide::Recip = crate::wide::Recip::new(10u128.pow(26));
+static DIV_1E31: crate::wide::Recip = crate::wide::Recip::new(10u128.pow(31));
 
 use crate::money::Rounding;
 use crate::wide::{Nat, U256};
@@ -464,6 +494,37 @@ mod tests {
         // Rounded up: 1 wei at $1 is a micro-dollar, not zero.
         assert_eq!(gas_cost(1, 1, Money::from_dollars(1)), Money::from_micros(1));
         assert_eq!(gas_cost(0, 30, Money::from_dollars(1)), Money::ZERO);
+    }
+
+    #[test]
+    fn linear_form_equals_the_fill_fee() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let schedules = [
+            FeeSchedule::None,
+            FeeSchedule::kalshi("KXFED", "quadratic", "1").unwrap(),
+            FeeSchedule::kalshi("INXD", "quadratic", "0.5").unwrap(),
+            FeeSchedule::Polymarket { rate_ppm: 70_000, exponent: 1 },
+            FeeSchedule::Polymarket { rate_ppm: 250_000, exponent: 2 },
+            FeeSchedule::Polymarket { rate_ppm: 10_000, exponent: 0 },
+        ];
+        for f in schedules {
+            for _ in 0..5_000 {
+                let p = Price::from_micros((next() % 1_000_001) as i64).unwrap();
+                let q = Qty::from_micros((next() % 100_000_000_000) as i64);
+                let (factor, div) = f.taker_linear(p).unwrap();
+                // Callers fall back to `fill_units` when the product overflows.
+                if let Some(n) = factor.checked_mul(q.micros() as u128) {
+                    assert_eq!(div.div_ceil(n) as i64, f.fill_units(q, p, false), "{f:?} {q} @ {p}");
+                }
+            }
+        }
+        assert_eq!(FeeSchedule::Polymarket { rate_ppm: 1, exponent: 3 }.taker_linear(Price::ONE), None);
     }
 
     #[test]

@@ -27,6 +27,7 @@ extern crate self as arbytron_sdk;
 
 pub mod amm;
 pub mod book;
+pub mod exit;
 pub mod fees;
 pub mod grid;
 pub mod money;

@@ -54,7 +54,9 @@ use crate::amm;
 use crate::fees::FeeSchedule;
 use crate::money::{Money, Price, Qty, Rounding, SCALE, div_round};
 use crate::types::{MarketId, Opportunity, Order, Side, Venue};
+use crate::wide::Recip;
 use crate::wire::{Candidate, Leg, Level, Source};
+use core::cell::Cell;
 
 /// Choices of legs enumerated when pools are involved or a choice filter is
 /// given; beyond it, the dearest alternatives (by the price of their first
@@ -260,28 +262,30 @@ pub fn plan_at(c: &Candidate<'_>, qty: Qty, choice: &[usize]) -> Result<Plan, Si
 /// no limits but the lot and slippage): the curve a human checks by eye.
 pub fn profit_curve(c: &Candidate<'_>, limits: &Limits) -> Vec<CurvePoint> {
     let Ok(model) = Model::new(c, limits) else { return Vec::new() };
-    let mut qs = Vec::new();
-    model.breakpoints(None, &mut qs);
-    let mut scratch = [0usize; MAX_OUTCOMES];
-    qs.iter()
-        .filter_map(|&q| {
-            let cost = model.total_cost(q, None, &mut scratch)?;
-            Some(CurvePoint {
+    let mut used = [0usize; MAX_OUTCOMES];
+    let mut out = Vec::new();
+    model.merge_points(None, |q| {
+        if let Some(cost) = model.total_cost(q, None, &mut used) {
+            out.push(CurvePoint {
                 qty: Qty::from_micros(q),
                 cost: Money::from_micros(cost),
                 profit: Money::from_micros(q - cost),
-            })
-        })
-        .collect()
+            });
+        }
+        true
+    });
+    out
 }
 
 /// Outcomes a bundle may have (a neg-risk event with more is not a candidate we size).
 pub const MAX_OUTCOMES: usize = 64;
 
-enum Kind<'a> {
+enum Kind {
     Book {
-        /// Levels within the slippage limit, best first.
-        levels: &'a [Level],
+        /// This leg's levels in `Model::pre` (non-empty levels within the slippage limit).
+        pre: core::ops::Range<usize>,
+        /// The fee's linear form applies on every level (see [`FeeSchedule::taker_linear`]).
+        fast: Option<&'static Recip>,
     },
     Pool {
         balances: Vec<u128>,
@@ -289,15 +293,36 @@ enum Kind<'a> {
         outcome: usize,
         /// Highest average price (fee included) the slippage limit allows, micro-dollars.
         max_avg: i64,
+        /// The last `(investment, tokens)` solved, to warm-start the next size.
+        hint: Cell<Option<(u128, u128)>>,
     },
+}
+
+/// One book level with everything before it summed, so a leg's cost at any
+/// size is a lookup plus one partial fill.
+#[derive(Copy, Clone, Debug)]
+struct Pre {
+    /// Cumulative quantity at the end of this level.
+    end: i64,
+    /// Cash for all earlier levels (each rounded up).
+    cash_before: i64,
+    /// Fee units of all earlier levels (each rounded up).
+    units_before: i64,
+    price: i64,
+    /// Highest price up to and including this level.
+    worst: i64,
+    /// The fee's linear factor at this price.
+    factor: u128,
 }
 
 struct LegModel<'a> {
     leg: Leg<'a>,
-    kind: Kind<'a>,
+    kind: Kind,
     /// Smallest and largest size this leg can buy, micro-contracts on the lot grid; `lo > hi` if none.
     lo: i64,
     hi: i64,
+    /// Sizes worth evaluating for this leg, sorted, in `Model::points`.
+    points: core::ops::Range<usize>,
 }
 
 #[derive(Copy, Clone, Debug, Default)]
@@ -318,8 +343,10 @@ struct Best {
 
 struct Model<'a> {
     legs: Vec<LegModel<'a>>,
+    pre: Vec<Pre>,
+    points: Vec<i64>,
     outcomes: usize,
-    /// Leg indices grouped by outcome: `order[start[o]..start[o + 1]]`.
+    /// Usable leg indices grouped by outcome: `order[start[o]..start[o + 1]]`.
     order: Vec<usize>,
     start: Vec<usize>,
     lot: i64,
@@ -347,6 +374,18 @@ fn cash_up(q: i64, p: i64) -> i64 {
     }
 }
 
+/// A fill's fee units: the linear form when it applies and fits, else the schedule's exact method.
+#[inline]
+fn fill_units(fee: &FeeSchedule, fast: Option<&Recip>, factor: u128, qty: i64, price: i64) -> i64 {
+    if let Some(div) = fast
+        && let Some(n) = factor.checked_mul(qty as u128)
+    {
+        return div.div_ceil(n).min((i64::MAX / 2) as u128) as i64;
+    }
+    let p = Price::from_micros(price).unwrap_or(Price::ONE);
+    fee.fill_units(Qty::from_micros(qty), p, false)
+}
+
 impl<'a> Model<'a> {
     fn new(c: &Candidate<'a>, limits: &Limits) -> Result<Model<'a>, SizingError> {
         if c.legs.is_empty() {
@@ -355,23 +394,72 @@ impl<'a> Model<'a> {
         let lot = limits.lot.micros().max(1);
         let max_q = floor_lot(limits.max_qty.micros().min(MAX_QTY_MICROS), lot);
         let mut legs = Vec::with_capacity(c.legs.len());
+        let mut pre: Vec<Pre> = Vec::with_capacity(c.legs.len() * 10);
+        let mut points: Vec<i64> = Vec::with_capacity(c.legs.len() * 24);
         let mut has_pool = false;
         for leg in c.legs.iter() {
             let lo = ceil_lot(leg.min_qty.micros().max(lot), lot);
+            let p0 = pre.len();
             let (kind, depth) = match leg.source {
                 Source::Book(levels) => {
                     let levels = within_slippage(levels, limits.max_slippage_ppm);
-                    (Kind::Book { levels }, crate::book::depth(levels).micros())
+                    let fast = levels
+                        .iter()
+                        .map(|l| leg.fee.taker_linear(l.price).map(|(_, d)| d))
+                        .try_fold(None, |acc: Option<&'static Recip>, d| match (acc, d) {
+                            (_, None) => Err(()),
+                            (Some(a), Some(d)) if !core::ptr::eq(a, d) => Err(()),
+                            (_, Some(d)) => Ok(Some(d)),
+                        })
+                        .ok()
+                        .flatten();
+                    let (mut end, mut cash, mut units, mut worst) = (0i64, 0i64, 0i64, 0i64);
+                    for l in levels {
+                        let (q, p) = (l.qty.micros(), l.price.micros());
+                        if q <= 0 {
+                            continue;
+                        }
+                        let factor = leg.fee.taker_linear(l.price).map_or(0, |(f, _)| f);
+                        worst = worst.max(p);
+                        pre.push(Pre {
+                            end: end.saturating_add(q),
+                            cash_before: cash,
+                            units_before: units,
+                            price: p,
+                            worst,
+                            factor,
+                        });
+                        end = end.saturating_add(q);
+                        cash = cash.saturating_add(cash_up(q, p));
+                        units = units.saturating_add(fill_units(&leg.fee, fast, factor, q, p));
+                    }
+                    (Kind::Book { pre: p0..pre.len(), fast }, end)
                 }
                 Source::Pool(p) => {
                     has_pool = true;
                     let balances: Vec<u128> = p.balances.iter().map(|&b| b.max(0) as u128).collect();
                     let (max_avg, depth) = pool_limits(&balances, p.fee_wad, p.outcome, limits);
-                    (Kind::Pool { balances, fee_wad: p.fee_wad, outcome: p.outcome, max_avg }, depth)
+                    let kind =
+                        Kind::Pool { balances, fee_wad: p.fee_wad, outcome: p.outcome, max_avg, hint: Cell::new(None) };
+                    (kind, depth)
                 }
             };
             let hi = floor_lot(depth.min(max_q), lot);
-            legs.push(LegModel { leg, kind, lo, hi });
+            // The sizes where this leg's cost changes slope or it starts or stops trading.
+            let s0 = points.len();
+            let extras = [lo - lot, lo, hi, hi + lot];
+            let mut e = 0;
+            for p in &pre[p0..] {
+                for b in [floor_lot(p.end, lot), ceil_lot(p.end, lot)] {
+                    while e < extras.len() && extras[e] <= b {
+                        points.push(extras[e]);
+                        e += 1;
+                    }
+                    points.push(b);
+                }
+            }
+            points.extend_from_slice(&extras[e..]);
+            legs.push(LegModel { leg, kind, lo, hi, points: s0..points.len() });
         }
         let outcomes = c.legs.outcome_count();
         if outcomes > MAX_OUTCOMES {
@@ -388,6 +476,8 @@ impl<'a> Model<'a> {
         }
         Ok(Model {
             legs,
+            pre,
+            points,
             outcomes,
             order,
             start,
@@ -402,6 +492,15 @@ impl<'a> Model<'a> {
         &self.order[self.start[o]..self.start[o + 1]]
     }
 
+    /// The legs that may buy outcome `o`: the chosen one, or every usable one.
+    #[inline]
+    fn legs_of<'s>(&'s self, o: usize, choice: Option<&'s [usize]>) -> &'s [usize] {
+        match choice {
+            Some(ch) => core::slice::from_ref(&ch[o]),
+            None => self.outcome_legs(o),
+        }
+    }
+
     /// Cost of leg `l` at `q`, or `None` if it cannot buy exactly that.
     fn leg_eval(&self, l: &LegModel<'_>, q: i64) -> Option<LegEval> {
         if q < l.lo || q > l.hi {
@@ -409,14 +508,20 @@ impl<'a> Model<'a> {
         }
         let fixed = l.leg.fixed_cost.micros();
         match &l.kind {
-            Kind::Book { levels } => {
-                let (notional, units, worst) = walk_levels(levels, &l.leg.fee, q)?;
+            Kind::Book { pre, fast } => {
+                let pre = &self.pre[pre.clone()];
+                let k = pre.iter().position(|p| p.end >= q)?;
+                let p = &pre[k];
+                let part = q - if k == 0 { 0 } else { pre[k - 1].end };
+                let cash = p.cash_before.checked_add(cash_up(part, p.price))?;
+                let units = p.units_before.saturating_add(fill_units(&l.leg.fee, *fast, p.factor, part, p.price));
                 let fee = l.leg.fee.order_fee(units).micros();
-                let amount = notional.checked_add(fee)?;
-                Some(LegEval { amount, fee, limit: worst, cost: amount.checked_add(fixed)? })
+                let amount = cash.checked_add(fee)?;
+                Some(LegEval { amount, fee, limit: p.worst, cost: amount.checked_add(fixed)? })
             }
-            Kind::Pool { balances, fee_wad, outcome, max_avg } => {
-                let x = amm::investment_for_tokens(balances, *fee_wad, *outcome, q as u128).ok()?;
+            Kind::Pool { balances, fee_wad, outcome, max_avg, hint } => {
+                let x = amm::investment_for_tokens_near(balances, *fee_wad, *outcome, q as u128, hint.get()).ok()?;
+                hint.set(Some((x, q as u128)));
                 let x = i64::try_from(x).ok()?;
                 let avg = div_round(x as i128 * SCALE as i128, q as i128, Rounding::Up) as i64;
                 if avg > *max_avg || avg > SCALE {
@@ -428,24 +533,32 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The lowest price leg `l` pays for the next contract after `q` (fee
+    /// aside): a lower bound on its marginal cost from there on.
+    fn next_price(&self, l: &LegModel<'_>, q: i64) -> i64 {
+        match &l.kind {
+            Kind::Book { pre, .. } => {
+                self.pre[pre.clone()].iter().find(|p| p.end > q).map_or(i64::MAX / 4, |p| p.price)
+            }
+            Kind::Pool { .. } => 0,
+        }
+    }
+
     /// Total cost at `q`: the cheapest leg per outcome (`choice == None`) or
     /// the chosen legs; records the legs used in `used`.
     fn total_cost(&self, q: i64, choice: Option<&[usize]>, used: &mut [usize; MAX_OUTCOMES]) -> Option<i64> {
         let mut total: i64 = 0;
-        for o in 0..self.outcomes {
-            let best = match choice {
-                Some(ch) => {
-                    let i = ch[o];
-                    self.leg_eval(&self.legs[i], q).map(|e| (e.cost, i))
+        for (o, slot) in used.iter_mut().enumerate().take(self.outcomes) {
+            let mut best: Option<(i64, usize)> = None;
+            for &i in self.legs_of(o, choice) {
+                if let Some(e) = self.leg_eval(&self.legs[i], q)
+                    && best.is_none_or(|(c, _)| e.cost < c)
+                {
+                    best = Some((e.cost, i));
                 }
-                None => self
-                    .outcome_legs(o)
-                    .iter()
-                    .filter_map(|&i| self.leg_eval(&self.legs[i], q).map(|e| (e.cost, i)))
-                    .min_by_key(|&(c, _)| c),
-            };
+            }
             let (cost, i) = best?;
-            used[o] = i;
+            *slot = i;
             total = total.checked_add(cost)?;
         }
         Some(total)
@@ -471,78 +584,81 @@ impl<'a> Model<'a> {
             && p.cost < p.payout
     }
 
-    /// The sizes worth evaluating (sorted, on the lot grid, within the feasible range).
-    fn breakpoints(&self, choice: Option<&[usize]>, out: &mut Vec<i64>) {
-        out.clear();
-        let lot = self.lot;
+    /// The sizes where a bundle can exist: `[max over outcomes of the
+    /// smallest leg minimum, min over outcomes of the largest leg depth]`.
+    fn range(&self, choice: Option<&[usize]>) -> Option<(i64, i64)> {
         let (mut lo_all, mut hi_all) = (i64::MIN, i64::MAX);
         for o in 0..self.outcomes {
-            let (mut lo_o, mut hi_o) = (i64::MAX, i64::MIN);
-            let mut each = |i: usize| {
-                let l = &self.legs[i];
-                lo_o = lo_o.min(l.lo);
-                hi_o = hi_o.max(l.hi);
-                out.extend_from_slice(&[l.lo - lot, l.lo, l.hi, l.hi + lot]);
-                if let Kind::Book { levels } = &l.kind {
-                    let mut cum = 0i64;
-                    for lv in *levels {
-                        cum = cum.saturating_add(lv.qty.micros().max(0));
-                        out.push(floor_lot(cum, lot));
-                        out.push(ceil_lot(cum, lot));
-                    }
-                }
-            };
-            match choice {
-                Some(ch) => each(ch[o]),
-                None => self.outcome_legs(o).iter().for_each(|&i| each(i)),
+            let legs = self.legs_of(o, choice);
+            lo_all = lo_all.max(legs.iter().map(|&i| self.legs[i].lo).min()?);
+            hi_all = hi_all.min(legs.iter().map(|&i| self.legs[i].hi).max()?);
+        }
+        (lo_all <= hi_all).then_some((lo_all, hi_all))
+    }
+
+    /// Visit every breakpoint of the selected legs in ascending order, once
+    /// each, within the feasible range; stop when `f` returns false.
+    fn merge_points(&self, choice: Option<&[usize]>, mut f: impl FnMut(i64) -> bool) {
+        let Some((lo, hi)) = self.range(choice) else { return };
+        let sel: &[usize] = choice.unwrap_or(&self.order);
+        let mut heads_buf = [0usize; 2 * MAX_OUTCOMES];
+        let mut heads_vec;
+        let heads: &mut [usize] = if sel.len() <= heads_buf.len() {
+            for (h, &i) in heads_buf.iter_mut().zip(sel) {
+                *h = self.legs[i].points.start;
             }
-            lo_all = lo_all.max(lo_o);
-            hi_all = hi_all.min(hi_o);
+            &mut heads_buf[..sel.len()]
+        } else {
+            heads_vec = sel.iter().map(|&i| self.legs[i].points.start).collect::<Vec<_>>();
+            &mut heads_vec
+        };
+        let mut last = i64::MIN;
+        loop {
+            let mut next = i64::MAX;
+            for (h, &i) in heads.iter_mut().zip(sel) {
+                let end = self.legs[i].points.end;
+                while *h < end && self.points[*h] <= last.max(lo - 1) {
+                    *h += 1;
+                }
+                if *h < end {
+                    next = next.min(self.points[*h]);
+                }
+            }
+            if next == i64::MAX || next > hi {
+                // The range's ends are points too.
+                if last < hi && hi >= lo {
+                    f(hi);
+                }
+                return;
+            }
+            if last < lo && next > lo && !f(lo) {
+                return;
+            }
+            last = next;
+            if !f(next) {
+                return;
+            }
         }
-        out.retain(|&q| q >= lo_all && q <= hi_all);
-        if lo_all <= hi_all {
-            out.push(lo_all);
-            out.push(hi_all);
-        }
-        out.sort_unstable();
-        out.dedup();
     }
 
     /// The best size for one choice of legs (`Some`) or the cheapest leg per outcome (`None`).
     fn search(&self, choice: Option<&[usize]>) -> Option<Best> {
-        let mut qs = Vec::with_capacity(64);
-        self.breakpoints(choice, &mut qs);
-        if qs.is_empty() {
-            return None;
-        }
         let mut s = Searcher { model: self, choice, best: None, used: [0; MAX_OUTCOMES] };
-        // 1. Every breakpoint, remembering the last one that met the limits
-        //    for a bisection towards any limit that binds between two of them.
-        let mut prev_ok: Option<i64> = None;
-        for &q in &qs {
-            match s.try_point(q) {
-                Some(true) => prev_ok = Some(q),
-                Some(false) => {
-                    if let Some(a) = prev_ok.take() {
-                        s.bisect_limit(a, q);
-                    }
-                }
-                None => prev_ok = None,
-            }
-        }
-        // 2. Curved legs: golden section over the affordable range of this choice.
         let has_pool = choice.is_some_and(|ch| ch.iter().any(|&i| matches!(self.legs[i].kind, Kind::Pool { .. })));
         if has_pool {
-            let (lo, hi) = (qs[0], *qs.last().unwrap_or(&qs[0]));
-            let hi = s.affordable(lo, hi);
-            if let Some(hi) = hi {
+            // Concave for a fixed choice: golden section over the affordable range.
+            let (lo, hi) = self.range(choice)?;
+            let _ = s.try_point(lo);
+            if let Some(hi) = s.affordable(lo, hi) {
                 let q = s.golden(lo, hi);
                 if s.try_point(q) == Some(false) {
                     s.bisect_limit(lo, q);
                 }
             }
+        } else {
+            s.sweep();
         }
-        // 3. Kalshi's cent rounding: just below the last fee step of each Kalshi leg.
+        // Kalshi's cent rounding: just below the last fee step of each Kalshi leg.
         s.refine_kalshi();
         s.best
     }
@@ -595,19 +711,19 @@ impl<'a> Model<'a> {
         let (mut cost, mut fees) = (0i64, 0i64);
         for &i in choice {
             let l = &self.legs[i];
-            let cannot = SizingError::LegCannotFill { leg: i, qty: Qty::from_micros(q) };
-            let e = self.leg_eval(l, q).ok_or(cannot.clone())?;
+            let cannot = || SizingError::LegCannotFill { leg: i, qty: Qty::from_micros(q) };
+            let e = self.leg_eval(l, q).ok_or_else(cannot)?;
             let received = match &l.kind {
                 Kind::Book { .. } => q,
                 Kind::Pool { balances, fee_wad, outcome, .. } => {
-                    let t = amm::calc_buy_amount(balances, *fee_wad, e.amount as u128, *outcome)
-                        .map_err(|_| cannot.clone())?;
-                    i64::try_from(t).map_err(|_| cannot.clone())?
+                    let t =
+                        amm::calc_buy_amount(balances, *fee_wad, e.amount as u128, *outcome).map_err(|_| cannot())?;
+                    i64::try_from(t).map_err(|_| cannot())?
                 }
             };
             let fixed = l.leg.fixed_cost.micros();
-            cost = cost.checked_add(e.cost).ok_or(cannot.clone())?;
-            fees = fees.checked_add(e.fee + fixed).ok_or(cannot.clone())?;
+            cost = cost.checked_add(e.cost).ok_or_else(cannot)?;
+            fees = fees.checked_add(e.fee + fixed).ok_or_else(cannot)?;
             legs.push(LegPlan {
                 leg: i,
                 outcome: l.leg.outcome,
@@ -615,7 +731,7 @@ impl<'a> Model<'a> {
                 venue: l.leg.venue,
                 side: l.leg.side,
                 qty: Qty::from_micros(q),
-                limit_price: Price::from_micros(e.limit).map_err(|_| cannot.clone())?,
+                limit_price: Price::from_micros(e.limit).map_err(|_| cannot())?,
                 amount: Money::from_micros(e.amount),
                 fee: Money::from_micros(e.fee),
                 fixed_cost: Money::from_micros(fixed),
@@ -659,13 +775,12 @@ fn within_slippage(levels: &[Level], ppm: u32) -> &[Level] {
 /// A pool leg's slippage limit on the average price, and the most tokens it allows.
 fn pool_limits(balances: &[u128], fee_wad: u64, outcome: usize, limits: &Limits) -> (i64, i64) {
     let fee = fee_wad as u128;
-    let unlimited = (SCALE, MAX_QTY_MICROS);
     let Ok(p) = amm::marginal_price(balances, outcome) else { return (0, 0) };
     if fee >= amm::ONE {
         return (0, 0);
     }
     if limits.max_slippage_ppm as i64 >= 100 * SCALE {
-        return unlimited;
+        return (SCALE, MAX_QTY_MICROS);
     }
     // First token's price p / (1 - fee), times (1 + slippage), rounded down.
     let first = crate::wide::mul_div_floor(p.micros() as u128, amm::ONE, amm::ONE - fee).unwrap_or(u128::MAX);
@@ -677,27 +792,6 @@ fn pool_limits(balances: &[u128], fee_wad: u64, outcome: usize, limits: &Limits)
     };
     let tokens = amm::calc_buy_amount(balances, fee_wad, x, outcome).unwrap_or(0);
     (limit, i64::try_from(tokens).unwrap_or(i64::MAX).min(MAX_QTY_MICROS))
-}
-
-/// Walk `levels` for `q`: cash rounded up per fill, fee units, worst price.
-#[inline]
-fn walk_levels(levels: &[Level], fee: &FeeSchedule, q: i64) -> Option<(i64, i64, i64)> {
-    let (mut left, mut notional, mut units, mut worst) = (q, 0i64, 0i64, 0i64);
-    for l in levels {
-        let take = l.qty.micros().min(left);
-        if take <= 0 {
-            continue;
-        }
-        let p = l.price.micros();
-        notional = notional.checked_add(cash_up(take, p))?;
-        units = units.saturating_add(fee.fill_units(Qty::from_micros(take), l.price, false));
-        worst = worst.max(p);
-        left -= take;
-        if left == 0 {
-            return Some((notional, units, worst));
-        }
-    }
-    None
 }
 
 struct Searcher<'m, 'a, 'c> {
@@ -719,6 +813,50 @@ impl Searcher<'_, '_, '_> {
             }
         }
         Some(ok)
+    }
+
+    /// Every breakpoint in ascending order, bisecting towards any limit that
+    /// binds between two of them, until no larger size can pay more.
+    fn sweep(&mut self) {
+        let model = self.model;
+        let choice = self.choice;
+        // Every leg trades from here on: beyond it nothing new becomes available.
+        let all_active = {
+            let sel: &[usize] = choice.unwrap_or(&model.order);
+            let hi = model.range(choice).map_or(i64::MIN, |r| r.1);
+            sel.iter().map(|&i| model.legs[i].lo).filter(|&lo| lo <= hi).max().unwrap_or(i64::MIN)
+        };
+        let mut prev_ok: Option<i64> = None;
+        model.merge_points(choice, |q| {
+            match self.try_point(q) {
+                Some(true) => prev_ok = Some(q),
+                Some(false) => {
+                    if let Some(a) = prev_ok.take() {
+                        self.bisect_limit(a, q);
+                    }
+                }
+                None => prev_ok = None,
+            }
+            // Stop once even the cheapest next contracts cost a dollar: every
+            // leg's cost is convex, so the profit cannot rise again (beyond
+            // the rounding bound in the module docs).
+            if q < all_active {
+                return true;
+            }
+            let mut marginal: i64 = 0;
+            for o in 0..model.outcomes {
+                let m = model
+                    .legs_of(o, choice)
+                    .iter()
+                    .map(|&i| &model.legs[i])
+                    .filter(|l| l.hi > q)
+                    .map(|l| model.next_price(l, q))
+                    .min()
+                    .unwrap_or(i64::MAX / 4);
+                marginal = marginal.saturating_add(m);
+            }
+            marginal < SCALE
+        });
     }
 
     /// Profit at `q` for the golden search (infeasible sizes count as hopeless).

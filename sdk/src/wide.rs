@@ -276,6 +276,58 @@ pub fn mul_div_ceil(a: u128, b: u128, d: u128) -> Option<u128> {
     if r.is_zero() { Some(q) } else { q.checked_add(1) }
 }
 
+/// High 128 bits of a 128 x 128-bit product.
+#[inline]
+pub fn mulhi(a: u128, b: u128) -> u128 {
+    let (a1, a0) = (a >> 64, a as u64 as u128);
+    let (b1, b0) = (b >> 64, b as u64 as u128);
+    let (lo, m1, m2, hi) = (a0 * b0, a1 * b0, a0 * b1, a1 * b1);
+    let mid = (lo >> 64) + (m1 as u64 as u128) + (m2 as u64 as u128);
+    hi + (m1 >> 64) + (m2 >> 64) + (mid >> 64)
+}
+
+/// Division by a fixed divisor without a division instruction (a
+/// precomputed reciprocal, corrected to the exact quotient): the fee math on
+/// the sizing hot path divides by the same power of ten millions of times.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Recip {
+    d: u128,
+    m: u128,
+}
+
+impl Recip {
+    /// `d` must be positive.
+    pub const fn new(d: u128) -> Recip {
+        assert!(d > 0, "division by zero");
+        Recip { d, m: u128::MAX / d }
+    }
+
+    pub const fn divisor(&self) -> u128 {
+        self.d
+    }
+
+    /// Exact `(n / d, n % d)`.
+    #[inline]
+    pub fn div_rem(&self, n: u128) -> (u128, u128) {
+        // m <= (2^128 - 1) / d, so the estimate never exceeds n / d and is at
+        // most 2 below it.
+        let mut q = mulhi(n, self.m);
+        let mut r = n - q * self.d;
+        while r >= self.d {
+            q += 1;
+            r -= self.d;
+        }
+        (q, r)
+    }
+
+    /// Exact `ceil(n / d)`.
+    #[inline]
+    pub fn div_ceil(&self, n: u128) -> u128 {
+        let (q, r) = self.div_rem(n);
+        q + (r != 0) as u128
+    }
+}
+
 /// An arbitrary-size natural number, little-endian 64-bit limbs, no leading zero limbs.
 ///
 /// Only what exact comparisons of large products need: multiply by a word,
@@ -464,6 +516,27 @@ mod tests {
         assert_eq!(mul_div_ceil(u128::MAX, 4, 8), Some(u128::MAX / 2 + 1));
         assert_eq!(mul_div_floor(u128::MAX, 2, 1), None);
         assert_eq!(mul_div_floor(1, 1, 0), None);
+    }
+
+    #[test]
+    fn reciprocal_division_is_exact() {
+        let mut x: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834;
+        for d in [1u128, 3, 10, 10u128.pow(7), 10u128.pow(19), 10u128.pow(26), 10u128.pow(31), u128::MAX / 3, u128::MAX]
+        {
+            let r = Recip::new(d);
+            for _ in 0..2_000 {
+                // xorshift128-ish
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for n in [x, x >> 17, x >> 64, x >> 100, d.wrapping_sub(1), d, d.saturating_add(1), u128::MAX, 0] {
+                    assert_eq!(r.div_rem(n), (n / d, n % d), "{n} / {d}");
+                    assert_eq!(r.div_ceil(n), n.div_ceil(d));
+                }
+            }
+        }
+        assert_eq!(mulhi(u128::MAX, u128::MAX), u128::MAX - 1);
+        assert_eq!(mulhi(1 << 64, 1 << 64), 1);
     }
 
     #[test]
