@@ -651,19 +651,51 @@ impl Venue {
             TokenSide::Buy => (maker_amt, taker_amt),
             TokenSide::Sell => (taker_amt, maker_amt),
         };
-        if shares == 0 || shares % 10_000 != 0 || shares > i64::MAX as u64 / 2 {
-            return Err(ApiError::bad("invalid order size: shares must be positive with at most 2 decimals"));
+        let tif = match order_type {
+            "GTC" | "GTD" => Tif::GoodTillCanceled,
+            "FOK" => Tif::FillOrKill,
+            "FAK" => Tif::ImmediateOrCancel,
+            other => return Err(ApiError::bad(format!("invalid orderType {other:?}"))),
+        };
+        if shares == 0 || cash == 0 || shares > i64::MAX as u64 / 2 {
+            return Err(ApiError::bad("invalid amounts: both must be positive"));
+        }
+        let side_word = if p.side == TokenSide::Buy { "buy" } else { "sell" };
+        let (maker_dp, taker_dp) = match (tif, p.side) {
+            // Market orders: 2 decimals on the maker side, 4 on the taker side, whatever the tick.
+            (Tif::FillOrKill | Tif::ImmediateOrCancel, _) => (2, 4),
+            // Limit orders: shares in lots of 0.01, collateral to tick decimals + 2.
+            (_, TokenSide::Buy) => (spec.price_decimals() + 2, 2),
+            (_, TokenSide::Sell) => (2, spec.price_decimals() + 2),
+        };
+        let fits = |units: u64, dp: u32| units.is_multiple_of(10u64.pow(6 - dp.min(6)));
+        if !fits(maker_amt, maker_dp) || !fits(taker_amt, taker_dp) {
+            let kind = if tif == Tif::GoodTillCanceled { "" } else { "market " };
+            return Err(ApiError::bad(format!(
+                "invalid amounts, the {kind}{side_word} orders maker amount supports a max accuracy of {maker_dp} decimals, \
+                 taker amount a max of {taker_dp} decimals"
+            )));
         }
         let tick = spec.tick.micros() as u128;
         let scaled = cash as u128 * 1_000_000;
-        if !scaled.is_multiple_of(shares as u128) || !(scaled / shares as u128).is_multiple_of(tick) {
+        let exact = scaled.is_multiple_of(shares as u128);
+        // The worst price the amounts allow: a buyer's ceiling rounds down, a seller's floor up.
+        let price_micros = match p.side {
+            TokenSide::Buy => scaled / shares as u128,
+            TokenSide::Sell => scaled.div_ceil(shares as u128),
+        } as i64;
+        if tif == Tif::GoodTillCanceled && (!exact || !(price_micros as u128).is_multiple_of(tick)) {
             return Err(ApiError::bad(format!(
                 "invalid order amounts: price must be a multiple of the tick size {}",
                 fmt_price(spec.tick, spec.price_decimals())
             )));
         }
-        let price_micros = (scaled / shares as u128) as i64;
-        if price_micros < spec.tick.micros() || price_micros > 1_000_000 - spec.tick.micros() {
+        if price_micros <= 0 || price_micros >= 1_000_000 {
+            return Err(ApiError::bad("invalid price: outside (0, 1)"));
+        }
+        if tif == Tif::GoodTillCanceled
+            && (price_micros < spec.tick.micros() || price_micros > 1_000_000 - spec.tick.micros())
+        {
             return Err(ApiError::bad("invalid price: outside [tick, 1 - tick]"));
         }
         let price = Price::from_micros_const(price_micros);
@@ -671,12 +703,6 @@ impl Venue {
         if size < spec.min_size {
             return Err(ApiError::bad(format!("order size below the minimum of {}", fmt_qty(spec.min_size))));
         }
-        let tif = match order_type {
-            "GTC" | "GTD" => Tif::GoodTillCanceled,
-            "FOK" => Tif::FillOrKill,
-            "FAK" => Tif::ImmediateOrCancel,
-            other => return Err(ApiError::bad(format!("invalid orderType {other:?}"))),
-        };
         let now_s = (now_ms() / 1000) as u64;
         if order_type == "GTD" {
             if p.expiration < now_s + 60 {

@@ -201,6 +201,30 @@ pub fn limit_amounts(side: OrderSide, price: Price, size: Qty, tick: TickSize) -
     Ok(Amounts { maker: maker as u64, taker: taker as u64 })
 }
 
+/// Amounts of an immediate order (FOK/FAK), which the venue reads as a
+/// market order and holds to a coarser precision whatever the tick: the
+/// collateral of a BUY to 2 decimals, the taker amount to 4.
+///
+/// From a worst price and a size: BUY offers `size x price` collateral
+/// truncated to the cent for at least `size` shares (so the implied price
+/// never exceeds `price`); SELL offers `size` shares for at least
+/// `size x price` collateral truncated to 4 decimals (at most $0.0001 below
+/// the exact product, only on ticks finer than 0.01).
+pub fn market_amounts(side: OrderSide, price: Price, size: Qty, tick: TickSize) -> Result<Amounts, AmountsError> {
+    check_price(price, tick)?;
+    check_size(size)?;
+    let notional = size.micros() as i128 * price.micros() as i128 / 1_000_000;
+    let shares = size.micros() as i128;
+    let (maker, taker) = match side {
+        OrderSide::Buy => (truncate_to(notional, 2), shares),
+        OrderSide::Sell => (shares, truncate_to(notional, 4)),
+    };
+    if maker == 0 || taker == 0 {
+        return Err(AmountsError::NonPositiveSize(size));
+    }
+    Ok(Amounts { maker: maker as u64, taker: taker as u64 })
+}
+
 /// The price an order's amounts imply (BUY: maker/taker, SELL: taker/maker),
 /// rounded to the tick the way the venue reads it; `None` for a zero leg.
 pub fn implied_price(side: OrderSide, amounts: Amounts) -> Option<(Price, Qty)> {
@@ -257,6 +281,32 @@ mod tests {
         assert!(limit_amounts(OrderSide::Buy, p("0.0025"), q("1"), TickSize::TwentyFiveTenThousandth).is_ok());
         assert!(limit_amounts(OrderSide::Buy, p("0.0050"), q("1"), TickSize::TwentyFiveTenThousandth).is_ok());
         assert!(limit_amounts(OrderSide::Buy, p("0.0030"), q("1"), TickSize::TwentyFiveTenThousandth).is_err());
+    }
+
+    #[test]
+    fn market_orders_use_the_venue_precision() {
+        // BUY: collateral truncated to the cent, shares as asked.
+        let a = market_amounts(OrderSide::Buy, p("0.56"), q("21.04"), TickSize::Hundredth).unwrap();
+        assert_eq!((a.maker, a.taker), (11_780_000, 21_040_000));
+        let (implied, _) = implied_price(OrderSide::Buy, a).unwrap();
+        assert!(implied <= p("0.56"));
+        // SELL on a fine tick: proceeds truncated to 4 decimals.
+        let a = market_amounts(OrderSide::Sell, p("0.039"), q("2435.89"), TickSize::Thousandth).unwrap();
+        assert_eq!((a.maker, a.taker), (2_435_890_000, 94_999_700));
+        // Exact products are untouched.
+        let a = market_amounts(OrderSide::Buy, p("0.63"), q("10"), TickSize::Hundredth).unwrap();
+        assert_eq!((a.maker, a.taker), (6_300_000, 10_000_000));
+        // Too small to be worth a cent.
+        assert!(market_amounts(OrderSide::Buy, p("0.01"), q("0.5"), TickSize::Hundredth).is_err());
+        for t in TickSize::ALL {
+            // The grid price just above 0.33 on every tick.
+            let price = Price::from_micros((330_000 / t.micros() + 1) * t.micros()).unwrap();
+            let a = market_amounts(OrderSide::Buy, price, q("3.33"), t).unwrap();
+            assert_eq!(a.maker % 10_000, 0, "{t}: cents only");
+            assert!(implied_price(OrderSide::Buy, a).unwrap().0 <= price);
+            let a = market_amounts(OrderSide::Sell, price, q("3.33"), t).unwrap();
+            assert_eq!(a.taker % 100, 0, "{t}: 4 decimals at most");
+        }
     }
 
     #[test]

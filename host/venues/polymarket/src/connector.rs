@@ -16,7 +16,7 @@ use arbytron_model::venue::{
 use arbytron_model::{MarketInfo, MarketKey, Money, Price, Qty, Side, Venue};
 use arbytron_sdk::Rounding;
 
-use crate::amounts::{OrderSide, TickSize, limit_amounts};
+use crate::amounts::{OrderSide, TickSize, limit_amounts, market_amounts};
 use crate::clob::{ClobClient, OrderType, PlaceRequest, Placed};
 use crate::config::Config;
 use crate::error::PolyError;
@@ -162,11 +162,16 @@ impl PolymarketVenue {
             Action::Buy => OrderSide::Buy,
             Action::Sell => OrderSide::Sell,
         };
-        let amounts = limit_amounts(side, order.limit_price, order.quantity, tick)?;
         let order_type = match order.time_in_force {
             TimeInForce::GoodTillCanceled => OrderType::Gtc,
             TimeInForce::ImmediateOrCancel => OrderType::Fak,
             TimeInForce::FillOrKill => OrderType::Fok,
+        };
+        // Immediate orders are market orders to the venue, with their own precision.
+        let amounts = if order_type.is_immediate() {
+            market_amounts(side, order.limit_price, order.quantity, tick)?
+        } else {
+            limit_amounts(side, order.limit_price, order.quantity, tick)?
         };
         Ok(PlaceRequest {
             token_id: token,

@@ -26,7 +26,7 @@ pub mod signing;
 pub mod user;
 pub mod wire;
 
-pub use amounts::{Amounts, OrderSide, TickSize, limit_amounts};
+pub use amounts::{Amounts, OrderSide, TickSize, limit_amounts, market_amounts};
 pub use clob::{ClobClient, OrderType, PlaceRequest};
 pub use config::{AccountConfig, Config, SecretSource, Selection};
 pub use connector::{PolymarketFeed, PolymarketVenue};

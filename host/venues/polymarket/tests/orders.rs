@@ -403,3 +403,25 @@ async fn a_tick_size_change_reaches_listings_and_orders() {
     let _ = task.await;
     w.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immediate_orders_are_signed_with_market_order_precision() {
+    let w = world(fast_options(19)).await;
+    let venue = w.venue().await;
+    let fed = w.market("Fed");
+    // 10.01 x 0.67 = 6.7067: limit amounts would carry 4 decimals of collateral,
+    // which the venue refuses for a market (FOK) buy.
+    let mut req = buy_request(&fed, "0.67", "10.01");
+    req.order_type = OrderType::Fok;
+    let err = venue.clob().place(&req).await.unwrap_err();
+    assert!(err.to_string().contains("market buy orders maker amount supports a max accuracy of 2 decimals"), "{err}");
+    // The connector signs immediate orders as market orders: 6.70 for 10.01 shares.
+    let r = venue
+        .place_order(&order(&fed, "i1", Side::Yes, Action::Buy, "10.01", "0.67", TimeInForce::FillOrKill))
+        .await
+        .unwrap();
+    assert_eq!(r.status, OrderStatus::Filled);
+    assert_eq!(r.filled, Qty::parse("10.01").unwrap());
+    assert_eq!(r.notional, Money::parse("6.3063").unwrap(), "filled at the 0.63 ask, below the limit");
+    w.sim.shutdown().await;
+}
