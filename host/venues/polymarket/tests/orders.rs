@@ -425,3 +425,25 @@ async fn immediate_orders_are_signed_with_market_order_precision() {
     assert_eq!(r.notional, Money::parse("6.3063").unwrap(), "filled at the 0.63 ask, below the limit");
     w.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undiscovered_markets_are_looked_up_on_the_clob() {
+    let w = world(fast_options(20)).await;
+    let fed = w.market("Fed");
+    // A venue with an empty registry: it must learn tokens, tick, neg-risk and fees from /clob-markets.
+    let venue = PolymarketVenue::connect(w.cfg.clone(), arbytron_polymarket::Registry::new()).await.unwrap();
+    let r = venue
+        .place_order(&order(&fed, "u1", Side::No, Action::Buy, "5", "0.40", TimeInForce::FillOrKill))
+        .await
+        .unwrap();
+    assert_eq!(r.status, OrderStatus::Filled);
+    let learned = venue.registry().get(&fed.key.symbol).unwrap();
+    assert_eq!(
+        (learned.refs.yes_token, learned.refs.no_token),
+        (fed.refs.yes_token.clone(), fed.refs.no_token.clone())
+    );
+    assert_eq!((learned.tick, learned.min_qty, learned.fee), (fed.tick, fed.min_qty, fed.fee));
+    // 5 NO at 0.39 (the 0.61 YES bid): fee 5 x 0.04 x 0.39 x 0.61 = 0.04758.
+    assert_eq!(r.fee, Money::parse("0.04758").unwrap());
+    w.sim.shutdown().await;
+}
