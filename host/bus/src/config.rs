@@ -89,10 +89,12 @@ pub struct RedisConfig {
     /// Read only these partitions (static sharding across hosts keeps each market
     /// on one consumer, hence in order); all of them when unset.
     pub only_partitions: Option<Vec<u32>>,
-    /// Approximate cap per stream (`XADD MAXLEN ~`): memory bound, and the most a
-    /// lagging consumer can fall behind before entries are trimmed unread.
+    /// Approximate cap per stream in entries (`XADD MAXLEN ~`): memory bound, and the
+    /// most a lagging consumer can fall behind before entries are trimmed unread.
+    /// An entry holds up to `entry_max_envelopes` envelopes (one publish batch's
+    /// share of the stream), one under a trickle.
     pub maxlen: u64,
-    /// Entries per stream per read (`XREADGROUP COUNT`).
+    /// Entries per stream per read (`XREADGROUP COUNT`); each may hold several envelopes.
     pub read_count: usize,
     /// How long a read waits for new entries (`XREADGROUP BLOCK`).
     pub block_ms: u64,
@@ -104,8 +106,10 @@ pub struct RedisConfig {
     pub start: StartFrom,
     /// A command with no reply after this long fails (and is retried); must exceed `block_ms`.
     pub response_timeout_ms: u64,
-    /// Most XADDs sent in one pipeline.
-    pub publish_chunk: usize,
+    /// Most envelopes packed into one stream entry. Packing a batch's envelopes per
+    /// stream into one entry makes Redis's per-entry work (XADD, pending list, XACK)
+    /// per batch instead of per update; an entry is acked once all its envelopes are.
+    pub entry_max_envelopes: usize,
 }
 
 impl Default for RedisConfig {
@@ -118,13 +122,13 @@ impl Default for RedisConfig {
             consumer: default_consumer_name(),
             only_partitions: None,
             maxlen: 1_000_000,
-            read_count: 1024,
+            read_count: 64,
             block_ms: 200,
             claim_min_idle_ms: 30_000,
             claim_interval_ms: 5_000,
             start: StartFrom::Earliest,
             response_timeout_ms: 5_000,
-            publish_chunk: 2048,
+            entry_max_envelopes: 512,
         }
     }
 }
@@ -158,8 +162,8 @@ impl RedisConfig {
                 return bad(format!("only_partitions has {p}, but partitions is {}", self.partitions));
             }
         }
-        if self.read_count == 0 || self.publish_chunk == 0 {
-            return bad("read_count and publish_chunk must be at least 1".into());
+        if self.read_count == 0 || self.entry_max_envelopes == 0 {
+            return bad("read_count and entry_max_envelopes must be at least 1".into());
         }
         if self.maxlen < self.read_count as u64 {
             return bad(format!("maxlen ({}) must be at least read_count ({})", self.maxlen, self.read_count));

@@ -167,6 +167,53 @@ impl Envelope {
     }
 }
 
+/// Several envelopes in one broker message (a Redis stream entry carries one
+/// publish batch's envelopes for its stream): a MessagePack array of `bin`
+/// elements, each one encoded envelope. Framing the envelopes as `bin` lets a
+/// consumer reject one bad envelope and keep the others.
+pub mod batch {
+    use super::*;
+
+    /// Append the frame of `envelopes` to `buf`.
+    pub fn encode_into<'a>(
+        envelopes: impl ExactSizeIterator<Item = &'a Envelope>,
+        publish_ts_us: i64,
+        scratch: &mut Vec<u8>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), BusError> {
+        let enc = |e: rmp::encode::ValueWriteError<std::io::Error>| BusError::Encode(e.to_string());
+        let n = u32::try_from(envelopes.len()).map_err(|_| BusError::Encode("batch too large".into()))?;
+        rmp::encode::write_array_len(buf, n).map_err(enc)?;
+        for env in envelopes {
+            scratch.clear();
+            env.encode_into(publish_ts_us, scratch)?;
+            rmp::encode::write_bin(buf, scratch).map_err(enc)?;
+        }
+        Ok(())
+    }
+
+    /// Split a frame into its envelopes' bytes; the frame itself must be well formed.
+    pub fn split(bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
+        let mut rd = bytes;
+        let n = rmp::decode::read_array_len(&mut rd).map_err(|_| DecodeError::Foreign("batch is not an array"))?;
+        let mut out = Vec::with_capacity(n.min(65_536) as usize);
+        for _ in 0..n {
+            let len = rmp::decode::read_bin_len(&mut rd)
+                .map_err(|_| DecodeError::Foreign("batch element is not binary"))? as usize;
+            if rd.len() < len {
+                return Err(DecodeError::Malformed("batch is cut short".into()));
+            }
+            let (one, rest) = rd.split_at(len);
+            out.push(one);
+            rd = rest;
+        }
+        if !rd.is_empty() {
+            return Err(DecodeError::Malformed(format!("{} bytes after the batch", rd.len())));
+        }
+        Ok(out)
+    }
+}
+
 /// The part of an envelope read before deciding whether to decode the rest.
 struct Header<'a> {
     fields: u32,
@@ -463,6 +510,24 @@ mod tests {
         let mut liar = env.clone();
         liar.key = "kalshi:OTHER".into();
         assert!(matches!(Envelope::decode(&liar.encode(1).unwrap()), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn batches_frame_envelopes_and_isolate_bad_ones() {
+        let mut seq = Sequencer::new("b");
+        let envs: Vec<Envelope> = all_updates().into_iter().map(|u| seq.seal(u, 0)).collect();
+        let (mut scratch, mut buf) = (Vec::new(), Vec::new());
+        batch::encode_into(envs.iter(), 77, &mut scratch, &mut buf).unwrap();
+        let parts = batch::split(&buf).unwrap();
+        assert_eq!(parts.len(), envs.len());
+        for (p, e) in parts.iter().zip(&envs) {
+            assert_eq!(Envelope::decode(p).unwrap(), Envelope { publish_ts_us: 77, ..e.clone() });
+        }
+        assert!(matches!(batch::split(b"junk"), Err(DecodeError::Foreign(_))));
+        assert!(matches!(batch::split(&buf[..buf.len() - 1]), Err(DecodeError::Malformed(_))));
+        let mut extra = buf.clone();
+        extra.push(0);
+        assert!(matches!(batch::split(&extra), Err(DecodeError::Malformed(_))));
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub(crate) enum Token {
 pub struct PartitionLag {
     pub partition: u32,
     /// Messages not yet delivered to the group (`None` when the broker cannot tell).
+    /// Redis counts stream entries (one publish batch's envelopes each), Kafka messages.
     pub lag: Option<i64>,
     /// Delivered but not acknowledged.
     pub pending: Option<i64>,

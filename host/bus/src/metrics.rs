@@ -50,7 +50,7 @@ pub static LOST: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub static LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(
         "arbytron_bus_consumer_lag",
-        "Messages in a partition not yet processed by this consumer group",
+        "Backlog of a partition for this consumer group (Kafka: messages past the committed offset; Redis: entries not yet delivered)",
         &["bus", "partition"],
     )
 });
@@ -58,7 +58,7 @@ pub static LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 pub static PENDING: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(
         "arbytron_bus_consumer_pending",
-        "Messages delivered to the group but not yet acknowledged, by partition",
+        "Delivered to the group but not yet acknowledged, by partition (Redis stream entries)",
         &["bus", "partition"],
     )
 });

@@ -1,5 +1,6 @@
 //! XREADGROUP / XACK / XAUTOCLAIM consumer.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use redis::Value;
 use redis::aio::ConnectionManager;
 
 use crate::config::{RedisConfig, StartFrom};
-use crate::envelope::{DecodeError, Envelope};
+use crate::envelope::{DecodeError, Envelope, batch};
 use crate::error::{BusError, is_nogroup};
 use crate::redis::RedisBus;
 use crate::redis::reply::{self, Body, EntryId, RawEntry};
@@ -30,6 +31,9 @@ pub struct RedisConsumer {
     pending_scan: Option<Vec<Option<EntryId>>>,
     claim_cursors: Vec<EntryId>,
     next_claim: Instant,
+    /// Envelopes handed out and not yet acked, per entry: an entry is XACKed
+    /// only when all of its envelopes are.
+    unacked: HashMap<(usize, EntryId), u32>,
     stats: StatCounters,
 }
 
@@ -55,6 +59,7 @@ impl RedisConsumer {
             streams,
             groups_ready: false,
             pending_scan: None,
+            unacked: HashMap::new(),
             stats: StatCounters::default(),
             cfg,
         };
@@ -127,7 +132,7 @@ impl RedisConsumer {
                 .arg(self.cfg.claim_min_idle_ms)
                 .arg(*cursor)
                 .arg("COUNT")
-                .arg(max);
+                .arg(self.count(max));
         }
         let replies: Vec<Value> = pipe.query_async(&mut self.ctl).await?;
         let mut per_stream = Vec::with_capacity(replies.len());
@@ -161,7 +166,7 @@ impl RedisConsumer {
             return Ok(Vec::new());
         }
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(&self.cfg.group).arg(&self.name).arg("COUNT").arg(max).arg("STREAMS");
+        cmd.arg("GROUP").arg(&self.cfg.group).arg(&self.name).arg("COUNT").arg(self.count(max)).arg("STREAMS");
         for (i, _) in &open {
             cmd.arg(&self.streams[*i]);
         }
@@ -189,7 +194,7 @@ impl RedisConsumer {
             .arg(&self.cfg.group)
             .arg(&self.name)
             .arg("COUNT")
-            .arg(max)
+            .arg(self.count(max))
             .arg("BLOCK")
             .arg(self.cfg.block_ms)
             .arg("STREAMS")
@@ -200,6 +205,11 @@ impl RedisConsumer {
         let v: Value = cmd.query_async(&mut self.read).await?;
         let per_stream = reply::read_reply(v, &self.streams)?;
         self.deliver(per_stream, false).await
+    }
+
+    /// Entries per stream per read: `read_count`, or fewer if the caller wants fewer envelopes.
+    fn count(&self, max: usize) -> usize {
+        self.cfg.read_count.min(max).max(1)
     }
 
     /// Decode entries; ack what is not ours (and trimmed leftovers) right away.
@@ -213,24 +223,42 @@ impl RedisConsumer {
         for (i, entries) in per_stream {
             let partition = self.partitions[i];
             for RawEntry { id, body } in entries {
-                let decoded = match body {
-                    Body::Envelope(bytes) => Envelope::decode(&bytes).map_err(|e| (e, bytes)),
-                    Body::Foreign(sample) => Err((DecodeError::Foreign("stream entry has no \"e\" field"), sample)),
+                let before = out.len();
+                let token = || AckToken(Token::Redis { partition, id });
+                match body {
+                    Body::Envelope(bytes) => match Envelope::decode(&bytes) {
+                        Ok(envelope) => out.push(Delivery { envelope, redelivered, token: token() }),
+                        Err(err) => self.stats.rejected(BUS, &err, &bytes),
+                    },
+                    Body::Batch(frame) => match batch::split(&frame) {
+                        Ok(parts) => {
+                            for part in parts {
+                                match Envelope::decode(part) {
+                                    Ok(envelope) => out.push(Delivery { envelope, redelivered, token: token() }),
+                                    Err(err) => self.stats.rejected(BUS, &err, part),
+                                }
+                            }
+                        }
+                        Err(err) => self.stats.rejected(BUS, &err, &frame),
+                    },
+                    Body::Foreign(sample) => self.stats.rejected(
+                        BUS,
+                        &DecodeError::Foreign("stream entry has no \"e\" or \"b\" field"),
+                        &sample,
+                    ),
                     Body::Deleted => {
                         self.stats.lost(BUS, 1);
                         tracing::warn!(stream = %self.streams[i], %id, "pending entry was trimmed before it was processed");
-                        skip.push((i, id));
-                        continue;
                     }
-                };
-                match decoded {
-                    Ok(envelope) => {
-                        out.push(Delivery { envelope, redelivered, token: AckToken(Token::Redis { partition, id }) })
-                    }
-                    Err((err, raw)) => {
-                        self.stats.rejected(BUS, &err, &raw);
-                        skip.push((i, id));
-                    }
+                }
+                let delivered = (out.len() - before) as u32;
+                if delivered == 0 {
+                    // Nothing in it for the handler: done with it now, or it would block the pending list.
+                    skip.push((i, id));
+                    self.unacked.remove(&(i, id));
+                } else {
+                    // A re-read (pending list, claim) starts the entry's count afresh.
+                    self.unacked.insert((i, id), delivered);
                 }
             }
         }
@@ -281,24 +309,38 @@ impl Consumer for RedisConsumer {
     }
 
     async fn ack(&mut self, tokens: &[AckToken]) -> Result<(), BusError> {
-        let mut ids = Vec::with_capacity(tokens.len());
+        // Count acks per entry first and change nothing until XACK succeeded,
+        // so a failed call can be retried with the same tokens.
+        let mut per_entry: HashMap<(usize, EntryId), u32> = HashMap::new();
         for t in tokens {
-            match &t.0 {
-                Token::Redis { partition, id } => match self.stream_index(*partition) {
-                    Some(i) => ids.push((i, *id)),
-                    None => {
-                        return Err(BusError::Config(format!(
-                            "ack for partition {partition} this consumer does not read"
-                        )));
-                    }
-                },
+            let (partition, id) = match &t.0 {
+                Token::Redis { partition, id } => (*partition, *id),
                 other => return Err(BusError::Config(format!("a {other:?} token cannot be acked on Redis"))),
+            };
+            let Some(i) = self.stream_index(partition) else {
+                return Err(BusError::Config(format!("ack for partition {partition} this consumer does not read")));
+            };
+            *per_entry.entry((i, id)).or_default() += 1;
+        }
+        // Complete entries (or ones no longer tracked, i.e. already complete) are XACKed.
+        let mut done: Vec<(usize, EntryId)> = per_entry
+            .iter()
+            .filter(|(k, n)| self.unacked.get(k).is_none_or(|left| *left <= **n))
+            .map(|(k, _)| *k)
+            .collect();
+        if !done.is_empty() {
+            done.sort_unstable();
+            self.xack(done.iter().copied()).await?;
+        }
+        for (k, n) in per_entry {
+            match self.unacked.get_mut(&k) {
+                Some(left) if *left > n => *left -= n,
+                _ => {
+                    self.unacked.remove(&k);
+                }
             }
         }
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.xack(ids.into_iter()).await
+        Ok(())
     }
 
     async fn lag(&mut self) -> Result<Vec<PartitionLag>, BusError> {

@@ -2,16 +2,24 @@
 //!
 //! - Partitioning: `partitions` streams `{stream}:{i}`; a market goes to
 //!   `fnv1a(key) % partitions`, so its updates stay in one stream, in order.
-//! - Publishing: pipelined `XADD {stream}:{i} MAXLEN ~ {maxlen} * e <envelope>`.
-//!   A failed pipeline is retried by the caller from the first unconfirmed
-//!   chunk with the same envelope ids (duplicates are dropped by the consumer).
+//! - Publishing: one pipeline per batch of `XADD {stream}:{i} MAXLEN ~ {maxlen} * b <frame>`,
+//!   one entry per stream holding that batch's envelopes for the stream (up to
+//!   `entry_max_envelopes`; a lone envelope goes as `e <envelope>`). Redis's
+//!   per-entry work (XADD, the pending list, XACK) is then paid per batch, which
+//!   is what lifts throughput past 100k updates/s on a small host; under a
+//!   trickle every entry is a single envelope and nothing waits to fill a batch.
+//!   A failed pipeline is retried by the caller with the same envelope ids
+//!   (duplicates are dropped by the consumer).
 //! - Consuming: one consumer group over all streams (created if missing);
-//!   `XREADGROUP >` for new entries, `XACK` after processing. A consumer reads
+//!   `XREADGROUP >` for new entries, `XACK` once every envelope of an entry is
+//!   acked (a partly processed entry is redelivered whole, and the
+//!   deduplicator drops the envelopes already done). A consumer reads
 //!   its own pending-entries list first on start and after every error (what it
 //!   was handed but never acked), and periodically takes over entries another
 //!   consumer left pending longer than `claim_min_idle` (`XAUTOCLAIM`).
 //! - Connections: [`redis::aio::ConnectionManager`] reconnects by itself; a
 //!   blocking read gets its own connection so acks never queue behind it.
+//! - Lag and pending (`XINFO GROUPS`) count entries, not envelopes.
 //!
 //! Ordering caveat: a consumer group hands a stream's entries to whichever
 //! member asks, so per-key order holds per consumer, and across consumers only

@@ -37,15 +37,19 @@ impl redis::ToRedisArgs for EntryId {
     }
 }
 
-/// Field name of the envelope in each entry.
+/// Field of an entry holding one envelope.
 pub const FIELD: &[u8] = b"e";
+/// Field of an entry holding a batch frame of envelopes ([`crate::envelope::batch`]).
+pub const BATCH_FIELD: &[u8] = b"b";
 
 /// What an entry holds.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Body {
     /// The `e` field's bytes.
     Envelope(Vec<u8>),
-    /// No `e` field: something else wrote to the stream. Carries the raw fields for the log sample.
+    /// The `b` field's bytes.
+    Batch(Vec<u8>),
+    /// Neither field: something else wrote to the stream. Carries the raw fields for the log sample.
     Foreign(Vec<u8>),
     /// Still pending, but trimmed away by MAXLEN before anyone processed it.
     Deleted,
@@ -107,16 +111,17 @@ fn envelope_field(fields: Vec<Value>) -> Body {
     let mut it = fields.into_iter();
     let mut sample = Vec::new();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        if bytes(&k) == Some(FIELD)
-            && let Value::BulkString(b) = v
-        {
-            return Body::Envelope(b);
-        }
-        if sample.len() < 128 {
-            sample.extend_from_slice(bytes(&k).unwrap_or(b"?"));
-            sample.push(b'=');
-            sample.extend_from_slice(bytes(&v).unwrap_or(b"?"));
-            sample.push(b' ');
+        match (bytes(&k), v) {
+            (Some(FIELD), Value::BulkString(b)) => return Body::Envelope(b),
+            (Some(BATCH_FIELD), Value::BulkString(b)) => return Body::Batch(b),
+            (_, v) => {
+                if sample.len() < 128 {
+                    sample.extend_from_slice(bytes(&k).unwrap_or(b"?"));
+                    sample.push(b'=');
+                    sample.extend_from_slice(bytes(&v).unwrap_or(b"?"));
+                    sample.push(b' ');
+                }
+            }
         }
     }
     Body::Foreign(sample)
@@ -228,6 +233,7 @@ mod tests {
                 Value::Array(vec![bulk("1-1"), Value::Array(vec![bulk("e"), bulk("ENV")])]),
                 Value::Array(vec![bulk("1-2"), Value::Array(vec![bulk("foo"), bulk("bar")])]),
                 Value::Array(vec![bulk("1-3"), Value::Nil]),
+                Value::Array(vec![bulk("1-4"), Value::Array(vec![bulk("x"), bulk("1"), bulk("b"), bulk("FRAME")])]),
             ]),
         ])]);
         let out = read_reply(reply, &["s:0".into(), "s:1".into()]).unwrap();
@@ -237,6 +243,7 @@ mod tests {
         assert_eq!(es[0].body, Body::Envelope(b"ENV".to_vec()));
         assert_eq!(es[1].body, Body::Foreign(b"foo=bar ".to_vec()));
         assert_eq!(es[2], RawEntry { id: EntryId { ms: 1, seq: 3 }, body: Body::Deleted });
+        assert_eq!(es[3].body, Body::Batch(b"FRAME".to_vec()));
         assert!(read_reply(Value::Nil, &[]).unwrap().is_empty());
     }
 
