@@ -39,11 +39,7 @@ struct Status {
 }
 
 async fn metrics() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        arbytron_telemetry::render_metrics(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], arbytron_telemetry::render_metrics()).into_response()
 }
 
 async fn status(State(s): State<AdminState>) -> Response {

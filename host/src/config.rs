@@ -92,7 +92,9 @@ pub fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, String> {
             return Err(format!("line {}: bad variable name {k:?}", n + 1));
         }
         let v = v.trim();
-        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+        let v = if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+        {
             &v[1..v.len() - 1]
         } else {
             v.split(" #").next().unwrap_or(v).trim()
@@ -150,14 +152,16 @@ pub fn layered(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(toml::Table, Sources), ConfigError> {
     let mut sources = Sources::default();
-    let mut root: toml::Table = defaults
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Parse { path: "built-in defaults".into(), message: e.to_string() })?;
+    let mut root: toml::Table = defaults.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+        path: "built-in defaults".into(),
+        message: e.to_string(),
+    })?;
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let overlay: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+        let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         merge(&mut root, overlay);
         sources.file = Some(path.to_path_buf());
     }

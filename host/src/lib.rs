@@ -10,3 +10,4 @@ pub mod config;
 pub mod control;
 pub mod service;
 pub mod settings;
+pub mod strategies;

@@ -29,9 +29,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Service> {
         std::fs::create_dir_all(&st.dir)
             .with_context(|| format!("strategies.dir {}: cannot create", st.dir.display()))?;
     }
-    let loaded = strategies
-        .load_dir(&st.dir)
-        .with_context(|| format!("strategies.dir {}: cannot read", st.dir.display()))?;
+    let loaded =
+        strategies.load_dir(&st.dir).with_context(|| format!("strategies.dir {}: cannot read", st.dir.display()))?;
     let live = loaded.iter().filter(|(_, r)| matches!(r, Ok(LoadOutcome::Live { .. }))).count();
     tracing::info!(dir = %st.dir.display(), live, failed = loaded.len() - live, "strategies loaded");
     if loaded.is_empty() {

@@ -277,7 +277,7 @@ impl Executor {
     async fn lookup(&self, venue: &dyn ExecutionVenue, order: &OrderRequest) -> Option<OrderReport> {
         for attempt in 0..self.cfg.lookup_attempts.max(1) {
             tokio::time::sleep(Duration::from_millis(200 << attempt.min(5))).await;
-            match venue.find_order(&order.market, &order.client_order_id).await {
+            match venue.find_order(order).await {
                 Ok(Some(r)) => return Some(r),
                 // Not on the venue: it never arrived, so nothing happened.
                 Ok(None) if attempt + 1 == self.cfg.lookup_attempts.max(1) => {

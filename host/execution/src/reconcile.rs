@@ -69,7 +69,7 @@ impl Executor {
                         r.still_unknown += 1;
                         continue;
                     };
-                    match venue.find_order(&u.order.market, &u.order.client_order_id).await {
+                    match venue.find_order(&u.order.request()).await {
                         Ok(Some(report)) => {
                             let _ = self.store().record_order_result(&u.order.client_order_id, &report).await;
                             r.resolved += 1;

@@ -59,8 +59,8 @@ impl ExecutionVenue for Mock {
     async fn cancel_order(&self, _: &MarketKey, _: &str) -> Result<(), VenueError> {
         Ok(())
     }
-    async fn find_order(&self, _: &MarketKey, coid: &str) -> Result<Option<OrderReport>, VenueError> {
-        Ok(self.orders.lock().get(coid).cloned())
+    async fn find_order(&self, o: &OrderRequest) -> Result<Option<OrderReport>, VenueError> {
+        Ok(self.orders.lock().get(&o.client_order_id).cloned())
     }
     async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError> {
         Ok(vec![])

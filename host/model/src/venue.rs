@@ -205,9 +205,12 @@ pub trait ExecutionVenue: Send + Sync {
     /// Cancel a resting order.
     async fn cancel_order(&self, market: &MarketKey, venue_order_id: &str) -> Result<(), VenueError>;
 
-    /// Find an order we sent, by our client order id: how a restarted host
-    /// learns whether an order it had written down actually reached the venue.
-    async fn find_order(&self, market: &MarketKey, client_order_id: &str) -> Result<Option<OrderReport>, VenueError>;
+    /// Find an order we sent (exactly as it was written down before sending),
+    /// by its client order id: how a restarted host learns whether an order
+    /// actually reached the venue. `Ok(None)` means it never did. Venues
+    /// without client order ids re-derive the order's venue id from the
+    /// request (our orders are signed deterministically from it).
+    async fn find_order(&self, order: &OrderRequest) -> Result<Option<OrderReport>, VenueError>;
 
     async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError>;
 

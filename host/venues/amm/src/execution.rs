@@ -784,12 +784,8 @@ impl arbytron_model::venue::ExecutionVenue for AmmTrader {
         Err(Error::Invalid(format!("AMM swaps never rest; nothing to cancel for {venue_order_id}")).into())
     }
 
-    async fn find_order(
-        &self,
-        market: &arbytron_model::MarketKey,
-        client_order_id: &str,
-    ) -> Result<Option<OrderReport>, arbytron_model::venue::VenueError> {
-        Ok(self.find(market, client_order_id).await?)
+    async fn find_order(&self, order: &OrderRequest) -> Result<Option<OrderReport>, arbytron_model::venue::VenueError> {
+        Ok(self.find(&order.market, &order.client_order_id).await?)
     }
 
     async fn open_orders(&self) -> Result<Vec<arbytron_model::venue::OpenOrder>, arbytron_model::venue::VenueError> {

@@ -244,16 +244,31 @@ async fn orders_map_sides_report_amounts_stream_fills_and_survive_a_restart() {
 
     // A restarted process finds its swaps on chain by client order id.
     let restarted = env.trader_with_key(&key, ExecConfig::default()).await;
-    let found = restarted.find_order(&buy.market, "o-1").await.unwrap().expect("found on chain");
+    let found = restarted
+        .find_order(&OrderRequest { client_order_id: "o-1".into(), ..buy.clone() })
+        .await
+        .unwrap()
+        .expect("found on chain");
     assert_eq!(
         (found.venue_order_id.as_str(), found.filled, found.notional),
         (r1.venue_order_id.as_str(), r1.filled, r1.notional)
     );
     assert!(found.fee > Money::from_micros(pool_fee as i64) && found.fee < r1.fee, "swap gas only, no approval");
-    let found3 = restarted.find_order(&sell.market, "o-3").await.unwrap().expect("sell found");
+    let found3 = restarted
+        .find_order(&OrderRequest { client_order_id: "o-3".into(), ..sell.clone() })
+        .await
+        .unwrap()
+        .expect("sell found");
     assert_eq!((found3.filled, found3.notional), (r3.filled, r3.notional));
-    assert_eq!(restarted.find_order(&buy.market, "o-4").await.unwrap(), None, "refused orders left nothing");
-    assert_eq!(restarted.find_order(&buy.market, "never-sent").await.unwrap(), None);
+    assert_eq!(
+        restarted.find_order(&OrderRequest { client_order_id: "o-4".into(), ..buy.clone() }).await.unwrap(),
+        None,
+        "refused orders left nothing"
+    );
+    assert_eq!(
+        restarted.find_order(&OrderRequest { client_order_id: "never-sent".into(), ..buy.clone() }).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -223,7 +223,8 @@ impl ExecutionVenue for Kalshi {
         self.rest.cancel_order(venue_order_id).await.map(|_| ())
     }
 
-    async fn find_order(&self, market: &MarketKey, client_order_id: &str) -> Result<Option<OrderReport>, VenueError> {
+    async fn find_order(&self, order: &OrderRequest) -> Result<Option<OrderReport>, VenueError> {
+        let (market, client_order_id) = (&order.market, order.client_order_id.as_str());
         let orders = self.rest.orders(Some(&market.symbol), None).await?;
         let Some(o) = orders.iter().find(|o| o.client_order_id.as_deref() == Some(client_order_id)) else {
             return Ok(None);

@@ -128,7 +128,8 @@ async fn partial_fill_fault_and_rejects_are_reported_right() {
         k.place_order(&order("p1", Side::Yes, Action::Buy, "0.51", 10, TimeInForce::ImmediateOrCancel)).await.unwrap();
     assert_eq!(r.status, OrderStatus::PartiallyFilled { resting: false });
     assert_eq!((r.filled, r.notional, r.fee), (Qty::from_contracts(3), cents("1.53"), fee(3, "0.51")));
-    let found = k.find_order(&key(T), "p1").await.unwrap().unwrap();
+    let found =
+        k.find_order(&order("p1", Side::Yes, Action::Buy, "0.50", 1, TimeInForce::FillOrKill)).await.unwrap().unwrap();
     assert_eq!((found.filled, found.notional, found.fee), (r.filled, r.notional, r.fee));
 
     h.fault(Fault::RejectOrders { count: 1 });
@@ -165,7 +166,8 @@ async fn resting_orders_cancel_find_and_fills_stream() {
     assert_eq!((f.side, f.action, f.price, f.quantity), (Side::No, Action::Buy, p("0.45"), Qty::from_contracts(5)));
     assert_eq!(f.client_order_id.as_deref(), Some("g1"));
     assert_eq!(f.fee, Money::ZERO, "makers pay nothing on quadratic series");
-    let found = k.find_order(&key(T), "g1").await.unwrap().unwrap();
+    let found =
+        k.find_order(&order("g1", Side::Yes, Action::Buy, "0.50", 1, TimeInForce::FillOrKill)).await.unwrap().unwrap();
     assert_eq!(
         (found.status, found.filled, found.notional),
         (OrderStatus::Filled, Qty::from_contracts(5), cents("2.25"))
@@ -177,9 +179,15 @@ async fn resting_orders_cancel_find_and_fills_stream() {
         k.place_order(&order("g2", Side::Yes, Action::Buy, "0.30", 2, TimeInForce::GoodTillCanceled)).await.unwrap();
     k.cancel_order(&key(T), &r.venue_order_id).await.unwrap();
     assert!(k.open_orders().await.unwrap().is_empty());
-    let found = k.find_order(&key(T), "g2").await.unwrap().unwrap();
+    let found =
+        k.find_order(&order("g2", Side::Yes, Action::Buy, "0.50", 1, TimeInForce::FillOrKill)).await.unwrap().unwrap();
     assert_eq!(found.status, OrderStatus::Cancelled);
-    assert!(k.find_order(&key(T), "never-sent").await.unwrap().is_none());
+    assert!(
+        k.find_order(&order("never-sent", Side::Yes, Action::Buy, "0.50", 1, TimeInForce::FillOrKill))
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A taker fill shows up on the stream too, with its fee.
     let r = k.place_order(&order("g3", Side::Yes, Action::Buy, "0.61", 2, TimeInForce::FillOrKill)).await.unwrap();
     assert_eq!(r.status, OrderStatus::Filled);

@@ -63,6 +63,11 @@ pub struct PlaceRequest {
     pub post_only: bool,
     /// Signed into the order; zero by default.
     pub metadata: B256,
+    /// Salt and creation time to sign with; random and now when `None`.
+    /// Deriving both from the client order id makes the signed order (and so
+    /// its venue id, the order hash) reproducible after a crash.
+    pub salt: Option<u64>,
+    pub timestamp_ms: Option<u64>,
 }
 
 /// A placed order: what was signed and what the venue said.
@@ -240,8 +245,8 @@ impl ClobClient {
             token_id: parse_token_id(&req.token_id)?,
             side: req.side,
             amounts: req.amounts,
-            salt: rand::random::<u64>() & SALT_MASK,
-            timestamp_ms: http::unix_millis().max(0) as u64,
+            salt: req.salt.unwrap_or_else(rand::random::<u64>) & SALT_MASK,
+            timestamp_ms: req.timestamp_ms.unwrap_or_else(|| http::unix_millis().max(0) as u64),
             metadata: req.metadata,
             builder: B256::ZERO,
             expiration: if req.order_type == OrderType::Gtd { req.expiration } else { 0 },

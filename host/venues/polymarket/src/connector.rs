@@ -184,6 +184,8 @@ impl PolymarketVenue {
             // Our client order id, hashed into the signed order: it ties the
             // venue's order to our intent log without trusting memory alone.
             metadata: B256::from(keccak256(order.client_order_id.as_bytes())),
+            salt: Some(deterministic_salt(&order.client_order_id)),
+            timestamp_ms: created_ms(&order.client_order_id),
         })
     }
 
@@ -338,7 +340,8 @@ impl ExecutionVenue for PolymarketVenue {
         Err(VenueError::Rejected { venue: VENUE, code: "not_canceled".into(), message: reason })
     }
 
-    async fn find_order(&self, market: &MarketKey, client_order_id: &str) -> Result<Option<OrderReport>, VenueError> {
+    async fn find_order(&self, order: &OrderRequest) -> Result<Option<OrderReport>, VenueError> {
+        let (market, client_order_id) = (&order.market, order.client_order_id.as_str());
         let sent = self.sent.lock().get(client_order_id).cloned();
         if let Some(s) = sent.filter(|s| &s.market == market) {
             // Refresh from the venue: the order may have filled since.
@@ -365,15 +368,53 @@ impl ExecutionVenue for PolymarketVenue {
                 Err(e) => Err(e.into()),
             };
         }
-        // Not sent by this process. The venue has no client order ids and does
-        // not echo the signed metadata, so we cannot tell: say so plainly
-        // rather than answer "never sent".
-        Err(VenueError::Invalid {
-            venue: VENUE,
-            message: format!(
-                "client order id {client_order_id} was not sent by this process; Polymarket has no client order ids"
-            ),
-        })
+        // Not sent by this process (a restart). Our orders are signed with a
+        // salt and creation time derived from the client order id, so signing
+        // the same request again gives the same order hash: the venue's id.
+        if created_ms(client_order_id).is_none() {
+            return Err(VenueError::Invalid {
+                venue: VENUE,
+                message: format!(
+                    "client order id {client_order_id} carries no creation time; only orders whose id does can be found after a restart"
+                ),
+            });
+        }
+        let info = self.market(market).await?;
+        let req = self.plan(&info, order)?;
+        let version = self.clob.version().await?;
+        let signed = self.clob.sign(&req, version)?;
+        match self.clob.order(&signed.order_id()).await {
+            Ok(o) => {
+                let open = self.open_order(&o).map_err(PolyError::Malformed)?;
+                let filled = open.filled;
+                let notional = filled.value_at(open.price, Rounding::Up);
+                let status = if filled >= order.quantity {
+                    OrderStatus::Filled
+                } else if o.status.eq_ignore_ascii_case("live") {
+                    if filled.is_positive() {
+                        OrderStatus::PartiallyFilled { resting: true }
+                    } else {
+                        OrderStatus::Resting
+                    }
+                } else if filled.is_positive() {
+                    OrderStatus::PartiallyFilled { resting: false }
+                } else {
+                    OrderStatus::Cancelled
+                };
+                let fee =
+                    if order.action == Action::Buy { info.fee.taker_fee(filled, open.price) } else { Money::ZERO };
+                Ok(Some(OrderReport {
+                    client_order_id: client_order_id.to_string(),
+                    venue_order_id: o.id.clone(),
+                    status,
+                    filled,
+                    notional,
+                    fee,
+                }))
+            }
+            Err(PolyError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError> {
@@ -409,4 +450,15 @@ impl ExecutionVenue for PolymarketVenue {
         ));
         Ok(rx)
     }
+}
+
+/// A salt (53 bits, as the venue's JSON needs) derived from the client order id.
+fn deterministic_salt(client_order_id: &str) -> u64 {
+    let h = keccak256(client_order_id.as_bytes());
+    u64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// The creation time (Unix ms) our client order ids end with (`...-<ms>`).
+fn created_ms(client_order_id: &str) -> Option<u64> {
+    client_order_id.rsplit_once('-').and_then(|(_, t)| t.parse::<u64>().ok()).filter(|&t| t > 1_000_000_000_000)
 }

@@ -87,7 +87,11 @@ async fn orders_fill_rest_cancel_and_settle_funds() {
     assert_eq!(open[0].venue_order_id, r.venue_order_id);
     assert_eq!(open[0].client_order_id.as_deref(), Some("c3"));
     assert_eq!((open[0].side, open[0].price, open[0].remaining), (Side::Yes, p("0.10"), Qty::from_contracts(5)));
-    let found = venue.find_order(&fed.key, "c3").await.unwrap().unwrap();
+    let found = venue
+        .find_order(&order(&fed, "c3", Side::Yes, Action::Buy, "5", "0.10", TimeInForce::GoodTillCanceled))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.status, OrderStatus::Resting);
     venue.cancel_order(&fed.key, &r.venue_order_id).await.unwrap();
     assert!(venue.open_orders().await.unwrap().is_empty());
@@ -137,6 +141,8 @@ fn buy_request(m: &MarketInfo, price: &str, size: &str) -> PlaceRequest {
         expiration: 0,
         post_only: false,
         metadata: B256::ZERO,
+        salt: None,
+        timestamp_ms: None,
     }
 }
 
@@ -446,4 +452,32 @@ async fn undiscovered_markets_are_looked_up_on_the_clob() {
     // 5 NO at 0.39 (the 0.61 YES bid): fee 5 x 0.04 x 0.39 x 0.61 = 0.04758.
     assert_eq!(r.fee, Money::parse("0.04758").unwrap());
     w.sim.shutdown().await;
+}
+
+/// A restarted host (a new connector with no memory of what it sent) finds an
+/// order by re-signing it from its client order id, and learns that an order
+/// it wrote down but never sent does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_connector_finds_orders_by_client_order_id() {
+    let w = world(fast_options(23)).await;
+    let fed = w.market("Fed");
+    let first = w.venue().await;
+    let sent = order(&fed, "a1b-4-e0-0-1767225600123", Side::Yes, Action::Buy, "10", "0.70", TimeInForce::FillOrKill);
+    let r = first.place_order(&sent).await.unwrap();
+    assert_eq!(r.status, OrderStatus::Filled);
+    let resting =
+        order(&fed, "a1b-4-e1-1-1767225600124", Side::Yes, Action::Buy, "5", "0.10", TimeInForce::GoodTillCanceled);
+    let rr = first.place_order(&resting).await.unwrap();
+    drop(first);
+
+    let restarted = w.venue().await;
+    let found = restarted.find_order(&sent).await.unwrap().expect("found after a restart");
+    assert_eq!(found.venue_order_id, r.venue_order_id, "same signed order, same hash");
+    assert_eq!((found.status, found.filled), (OrderStatus::Filled, Qty::from_contracts(10)));
+    let found = restarted.find_order(&resting).await.unwrap().expect("resting order found");
+    assert_eq!((found.venue_order_id, found.status), (rr.venue_order_id, OrderStatus::Resting));
+    let never = order(&fed, "a1b-4-e2-2-1767225600125", Side::No, Action::Buy, "5", "0.30", TimeInForce::FillOrKill);
+    assert_eq!(restarted.find_order(&never).await.unwrap(), None, "never sent: not on the venue");
+    let legacy = order(&fed, "no-time-in-this-id", Side::No, Action::Buy, "5", "0.30", TimeInForce::FillOrKill);
+    assert!(matches!(restarted.find_order(&legacy).await, Err(VenueError::Invalid { .. })));
 }
