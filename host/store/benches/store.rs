@@ -22,8 +22,10 @@ fn main() {
     let n: usize = std::env::var("ARBYTRON_BENCH_BUNDLES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {
-        println!("| backend | writers | bundles | bundles/s | p50 µs | p99 µs | max µs |");
-        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "| backend | writers | bundles | bundles/s | bundle p50 µs | bundle p99 µs | bundle max µs | begin_bundle p50 µs | record_order_result p50 µs |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
         let dir = tempfile::tempdir().expect("temp dir");
         for (label, full_sync) in [("sqlite (synchronous=FULL)", true), ("sqlite (synchronous=NORMAL)", false)] {
             let url = format!("sqlite://{}?mode=rwc", dir.path().join(format!("bench-{full_sync}.db")).display());
@@ -51,32 +53,55 @@ async fn run(label: &str, store: &Store, n: usize) {
             let store = store.clone();
             let label = label.to_string();
             tasks.push(tokio::spawn(async move {
-                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                let mut h = Hists::new();
                 for i in 0..per {
                     let t = Instant::now();
-                    one_bundle(&store, link, &format!("{label}-{writers}-{w}-{i}")).await;
-                    h.record(t.elapsed().as_micros().max(1) as u64).expect("in range");
+                    one_bundle(&store, link, &format!("{label}-{writers}-{w}-{i}"), &mut h).await;
+                    h.bundle.record(micros(t)).expect("in range");
                 }
                 h
             }));
         }
-        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        let mut h = Hists::new();
         for t in tasks {
-            h.add(t.await.expect("writer")).expect("merge");
+            let part = t.await.expect("writer");
+            h.bundle.add(part.bundle).expect("merge");
+            h.begin.add(part.begin).expect("merge");
+            h.result.add(part.result).expect("merge");
         }
         let elapsed = start.elapsed();
         let total = per * writers;
         println!(
-            "| {label} | {writers} | {total} | {:.0} | {} | {} | {} |",
+            "| {label} | {writers} | {total} | {:.0} | {} | {} | {} | {} | {} |",
             total as f64 / elapsed.max(Duration::from_micros(1)).as_secs_f64(),
-            h.value_at_quantile(0.50),
-            h.value_at_quantile(0.99),
-            h.max()
+            h.bundle.value_at_quantile(0.50),
+            h.bundle.value_at_quantile(0.99),
+            h.bundle.max(),
+            h.begin.value_at_quantile(0.50),
+            h.result.value_at_quantile(0.50),
         );
     }
 }
 
-async fn one_bundle(store: &Store, link_id: i64, prefix: &str) {
+/// Microsecond latencies: the whole per-bundle sequence and its two steps.
+struct Hists {
+    bundle: Histogram<u64>,
+    begin: Histogram<u64>,
+    result: Histogram<u64>,
+}
+
+impl Hists {
+    fn new() -> Hists {
+        let h = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+        Hists { bundle: h(), begin: h(), result: h() }
+    }
+}
+
+fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros().clamp(1, 60_000_000) as u64
+}
+
+async fn one_bundle(store: &Store, link_id: i64, prefix: &str, h: &mut Hists) {
     let legs = [
         leg(format!("{prefix}-k"), MarketKey::new(Venue::Kalshi, "KXFED-26DEC-T4.00"), Side::Yes, 430_000),
         leg(format!("{prefix}-p"), MarketKey::new(Venue::PolymarketClob, "0xfed"), Side::No, 520_000),
@@ -92,7 +117,9 @@ async fn one_bundle(store: &Store, link_id: i64, prefix: &str) {
         resolves_at: 1_790_000_000_000,
         note: String::new(),
     };
+    let t = Instant::now();
     store.begin_bundle(&bundle, &legs).await.expect("begin bundle");
+    h.begin.record(micros(t)).expect("in range");
     for l in &legs {
         let report = OrderReport {
             client_order_id: l.client_order_id.clone(),
@@ -102,7 +129,9 @@ async fn one_bundle(store: &Store, link_id: i64, prefix: &str) {
             notional: l.quantity.value_at(l.limit_price, arbytron_sdk::Rounding::Up),
             fee: Money::from_micros(85_000),
         };
+        let t = Instant::now();
         store.record_order_result(&l.client_order_id, &report).await.expect("order result");
+        h.result.record(micros(t)).expect("in range");
     }
 }
 

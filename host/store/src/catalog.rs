@@ -17,6 +17,7 @@ impl Store {
     /// Insert a market or replace what is known about it (keyed by venue and symbol).
     pub async fn upsert_market(&self, info: &MarketInfo) -> Result<(), StoreError> {
         const OP: &str = "upsert market";
+        let _writer = self.writer().await;
         let fee = to_json(OP, &info.key, &info.fee)?;
         let refs = to_json(OP, &info.key, &info.refs)?;
         sqlx::query(
@@ -66,6 +67,7 @@ impl Store {
     /// and its approval kept.
     pub async fn insert_link(&self, link: &NewLink) -> Result<i64, StoreError> {
         const OP: &str = "insert link";
+        let _writer = self.writer().await;
         let outcomes = to_json(OP, &link.source, &link.outcomes)?;
         let reasons = to_json(OP, &link.source, &link.reasons)?;
         if link.outcomes.len() < 2 || link.outcomes.iter().any(|o| o.is_empty()) {
@@ -110,6 +112,7 @@ impl Store {
     /// Mark a link approved by a human: only approved links are traded.
     pub async fn approve_link(&self, id: i64) -> Result<(), StoreError> {
         const OP: &str = "approve link";
+        let _writer = self.writer().await;
         let done = sqlx::query("UPDATE links SET approved = $2 WHERE id = $1")
             .bind(id)
             .bind(true)
@@ -125,6 +128,7 @@ impl Store {
     /// Record one attempt to load a strategy module.
     pub async fn record_strategy_version(&self, v: &StrategyVersion) -> Result<i64, StoreError> {
         const OP: &str = "record strategy version";
+        let _writer = self.writer().await;
         let id = format!("{}@{}", v.name, v.version);
         if v.result.is_empty() {
             return Err(invalid(OP, &id, "result must be \"live\" or the failure label"));

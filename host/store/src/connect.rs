@@ -136,6 +136,7 @@ impl Store {
             err
         })?;
         tracing::info!(backend = backend.name(), url = %redact_url(url), "store ready");
-        Ok(Store { pool, backend, clock: system_now })
+        let writer = (backend == Backend::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Store { pool, backend, clock: system_now, writer })
     }
 }

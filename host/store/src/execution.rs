@@ -37,6 +37,7 @@ impl Store {
     /// used) nothing is written.
     pub async fn begin_bundle(&self, bundle: &NewBundle, orders: &[NewOrder]) -> Result<(i64, i64), StoreError> {
         const OP: &str = "begin bundle";
+        let _writer = self.writer().await;
         let label = format!("{}/link {}", bundle.strategy, bundle.link_id);
         check_orders(OP, &label, orders)?;
         let now = self.now();
@@ -69,6 +70,7 @@ impl Store {
     /// bundle with its orders, in one transaction, before they are sent.
     pub async fn add_intent(&self, bundle_id: i64, kind: IntentKind, orders: &[NewOrder]) -> Result<i64, StoreError> {
         const OP: &str = "add intent";
+        let _writer = self.writer().await;
         let label = format!("bundle {bundle_id}");
         check_orders(OP, &label, orders)?;
         let now = self.now();
@@ -85,6 +87,7 @@ impl Store {
     /// "cancelled", and reconciliation can replay answers freely).
     pub async fn record_order_result(&self, client_order_id: &str, r: &OrderReport) -> Result<OrderUpdate, StoreError> {
         const OP: &str = "record order result";
+        let _writer = self.writer().await;
         if !r.client_order_id.is_empty() && r.client_order_id != client_order_id {
             return Err(invalid(OP, &client_order_id, &format!("report is for {:?}", r.client_order_id)));
         }
@@ -136,6 +139,7 @@ impl Store {
     /// returns whether this one did.
     pub async fn mark_order_unknown(&self, client_order_id: &str, reason: &str) -> Result<bool, StoreError> {
         const OP: &str = "mark order unknown";
+        let _writer = self.writer().await;
         let done = sqlx::query(
             "UPDATE orders SET state = 'unknown', reason = $2, updated_at = $3 \
              WHERE client_order_id = $1 AND state IN ('intent', 'unknown')",
@@ -158,6 +162,7 @@ impl Store {
     /// Finish an intent: `done` when every order is answered, `failed` when it was abandoned.
     pub async fn close_intent(&self, intent_id: i64, state: IntentState) -> Result<(), StoreError> {
         const OP: &str = "close intent";
+        let _writer = self.writer().await;
         if state == IntentState::Written {
             return Err(invalid(OP, &intent_id, "an intent is closed as done or failed"));
         }
@@ -188,6 +193,7 @@ impl Store {
     /// failed keeps its status (its figures may still be corrected).
     pub async fn update_bundle(&self, id: i64, u: &BundleUpdate) -> Result<(), StoreError> {
         const OP: &str = "update bundle";
+        let _writer = self.writer().await;
         // Leaving the live states dates the bundle: the daily realized PnL counts by `closed_at`.
         let closed_at = match (u.status, u.closed_at) {
             (Some(s), None) if s.is_terminal() => Some(self.now()),

@@ -40,6 +40,7 @@ impl Store {
     /// several deliver it at once.
     pub async fn record_fill(&self, f: &FillEvent) -> Result<FillChange, StoreError> {
         const OP: &str = "record fill";
+        let _writer = self.writer().await;
         let id = format!("{}:{}", f.venue, f.trade_id);
         let inserted = sqlx::query(
             "INSERT INTO fills (venue, trade_id, client_order_id, venue_order_id, market, side, action, quantity, \

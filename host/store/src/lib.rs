@@ -63,6 +63,8 @@ pub use connect::{Backend, StoreOptions};
 pub use error::StoreError;
 pub use records::*;
 
+use std::sync::Arc;
+
 use arbytron_model::TimestampMs;
 use sqlx::AnyPool;
 
@@ -72,6 +74,11 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     clock: fn() -> TimestampMs,
+    /// SQLite only: one writer at a time, queued in order. SQLite allows a
+    /// single writer anyway; without this, concurrent writers poll for the
+    /// lock in the busy handler's growing sleeps (up to 100 ms each), which
+    /// turns contention into long tail latency.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -104,6 +111,15 @@ impl Store {
     /// The pool, for queries this crate does not offer (reports, ad-hoc tools).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Hold for the whole of a write (SQLite); `None` where the database
+    /// queues writers itself (PostgreSQL).
+    async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     fn now(&self) -> TimestampMs {

@@ -14,6 +14,7 @@ impl Store {
     /// reason and, once [`Store::begin_bundle`] has written it, its bundle id.
     pub async fn record_opportunity(&self, o: &OpportunityRecord) -> Result<i64, StoreError> {
         const OP: &str = "record opportunity";
+        let _writer = self.writer().await;
         let id = format!("{}/link {}", o.strategy, o.link_id);
         match (o.result, o.reason.is_empty()) {
             (OpportunityResult::Taken, false) => return Err(invalid(OP, &id, "a taken opportunity has no reason")),

@@ -18,6 +18,7 @@ impl Store {
     /// The portfolio sets a leg to zero when it is sold or paid out.
     pub async fn set_position(&self, p: &PositionRecord) -> Result<(), StoreError> {
         const OP: &str = "set position";
+        let _writer = self.writer().await;
         let id = format!("bundle {} {} {}", p.bundle_id, p.market, p.side.as_text());
         sqlx::query(
             "INSERT INTO positions (bundle_id, venue, market, side, quantity, cost, fees, updated_at) \
@@ -104,6 +105,7 @@ impl Store {
 
     pub async fn record_pnl_snapshot(&self, s: &PnlSnapshot) -> Result<i64, StoreError> {
         const OP: &str = "record pnl snapshot";
+        let _writer = self.writer().await;
         let exposure = to_json(OP, &s.ts, &s.exposure)?;
         let row = sqlx::query(
             "INSERT INTO pnl_snapshots (ts, realized, unrealized, exposure) VALUES ($1, $2, $3, $4) RETURNING id",
