@@ -18,7 +18,7 @@
 //!   default) plus one poll batch;
 //! - a publisher retry: one batch.
 //!
-//! The default capacity (1,048,576 ids, about 40 MB) covers 30 s at 30,000
+//! The default capacity (1,048,576 ids, about 50 MB) covers 30 s at 30,000
 //! updates/s, well above what the connectors produce; raise it with the rate.
 //! Memory is fixed: 16 bytes in a ring plus a hash-set slot per id.
 //!

@@ -64,10 +64,14 @@ fn redis_is_transient(e: &redis::RedisError) -> bool {
 }
 
 /// The stream or its consumer group is gone (a server restarted without persistence, or a
-/// stream was deleted): the consumer recreates its groups and carries on.
+/// stream was deleted; a read blocked on a deleted stream fails with UNBLOCKED): the consumer
+/// recreates its groups and carries on.
 pub(crate) fn is_nogroup(e: &redis::RedisError) -> bool {
     // Pipelined replies carry no single error code; the server's text always starts with the code.
-    e.code() == Some("NOGROUP") || e.to_string().contains("NOGROUP")
+    matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) || {
+        let text = e.to_string();
+        text.contains("NOGROUP") || text.contains("UNBLOCKED")
+    }
 }
 
 /// A publish that did not complete, with every envelope of the batch handed

@@ -398,3 +398,34 @@ async fn a_redis_restart_mid_stream_loses_nothing() {
     assert_eq!(ids.len() as u64, N);
     assert_per_key_order(&all);
 }
+
+/// A server restarted without persistence (or a stream deleted by hand) loses
+/// the consumer group: the consumer recreates it and carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_consumer_group_is_recreated() {
+    require_redis();
+    init_logs();
+    let cfg = RedisConfig { partitions: 2, ..cfg(REDIS_URL, "nogroup") };
+    let _cleanup = Cleanup(cfg.clone());
+    let bus = RedisBus::connect(cfg.clone()).await.unwrap();
+    let publisher = bus.publisher().await.unwrap();
+    let seen = Seen::default();
+    let (task, stop) = spawn_consumer(Box::new(bus.consumer().await.unwrap()), Deduplicator::new(1_000), seen.clone());
+    let first = seal_all("nogroup-test", updates(20, 4));
+    publisher.publish(first.clone()).await.unwrap();
+    wait_for("the first updates", Duration::from_secs(30), || seen.len() >= 20).await;
+
+    let client = redis::Client::open(REDIS_URL).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    for p in 0..cfg.partitions {
+        let _: () = redis::cmd("DEL").arg(cfg.stream_name(p)).query_async(&mut raw).await.unwrap();
+    }
+    // Published after the group vanished: the recreated group starts from the beginning and sees them.
+    let second = seal_all("nogroup-test", updates(20, 4));
+    publisher.publish(second.clone()).await.unwrap();
+    wait_for("the updates after the group was lost", Duration::from_secs(30), || seen.len() >= 40).await;
+    stop.cancel();
+    let (report, _) = task.await.unwrap();
+    assert_eq!(report.processed, 40);
+    assert_unique(seen.all().iter().map(|e| e.id));
+}
