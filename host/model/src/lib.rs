@@ -204,8 +204,13 @@ pub enum FeedState {
 /// Books travel whole (top levels), not as deltas: an update then means the
 /// same thing however often it is redelivered, and a consumer never has to
 /// replay history to know the current book.
+///
+/// Serialised externally tagged (`{"book": {...}}`), not internally: serde
+/// decodes internally tagged enums through a buffer that claims to be
+/// human-readable, which would make a binary format's integer prices look like
+/// whole dollars.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum MarketUpdate {
     /// A market appeared or its metadata changed.
     Listing(MarketInfo),
@@ -274,6 +279,17 @@ mod tests {
         assert!(unsorted.validate().is_err());
         let empty_level = Book { yes_bids: vec![lvl("0.30", 0)], yes_asks: vec![] };
         assert!(empty_level.validate().is_err());
+    }
+
+    #[test]
+    fn updates_round_trip_through_binary_formats_exactly() {
+        let u = MarketUpdate::Book {
+            market: MarketKey::new(Venue::PolymarketClob, "0xabc"),
+            book: Book { yes_bids: vec![Level::new(Price::from_micros_const(41), Qty::from_micros(7))], yes_asks: vec![] },
+            venue_ts: 5,
+        };
+        let bytes = rmp_serde::to_vec(&u).unwrap();
+        assert_eq!(rmp_serde::from_slice::<MarketUpdate>(&bytes).unwrap(), u, "41 micro-dollars stay 41");
     }
 
     #[test]
