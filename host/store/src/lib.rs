@@ -11,6 +11,13 @@
 //! Queries use `$1`-style placeholders, which SQLite accepts through sqlx as
 //! numbered parameters, so one SQL text serves both backends.
 //!
+//! SQLite runs in WAL mode with a busy timeout, foreign keys on and
+//! `synchronous = FULL` ([`StoreOptions`]); the store queues its own writers on
+//! a FIFO lock (SQLite has one writer at a time, and its busy handler polls
+//! with sleeps that turn contention into long tails). PostgreSQL gets a pool of
+//! 10 and queues writers itself. Write transactions on SQLite are
+//! `BEGIN IMMEDIATE`, so two writers never deadlock upgrading a read lock.
+//!
 //! Money, prices and quantities are stored as their micro-unit integers
 //! (`BIGINT`), timestamps as Unix milliseconds, structured extras as JSON text.
 //! No floats anywhere.
@@ -108,7 +115,8 @@ impl Store {
         self.pool.is_closed()
     }
 
-    /// The pool, for queries this crate does not offer (reports, ad-hoc tools).
+    /// The pool, for reads this crate does not offer (reports, ad-hoc tools).
+    /// Writes belong in this crate: they bypass the SQLite writer queue here.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
