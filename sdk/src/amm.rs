@@ -472,10 +472,17 @@ pub fn investment_for_tokens_near(
     let bound = crate::wide::mul_div_ceil(tokens, ONE, ONE - fee).ok_or(AmmError::TooLarge("investment"))?;
     let f = |x: u128| calc_buy_amount(balances, fee_wad, x, outcome);
     let guess = match hint {
-        Some((x, t)) if t > 0 && x > 0 => mul_div_floor(x, tokens, t).unwrap_or(bound),
-        _ => binary_guess(balances, fee, outcome, tokens).unwrap_or(bound),
-    }
-    .clamp(1, bound);
+        Some((x, t)) if t > 0 && x > 0 => mul_div_floor(x, tokens, t),
+        _ => binary_guess(balances, fee, outcome, tokens),
+    };
+    let Some(guess) = guess.map(|g| g.clamp(1, bound)) else {
+        // No guess: regula falsi over the whole bracket (0, bound].
+        let f_hi = f(bound)?;
+        if f_hi < tokens {
+            return Err(AmmError::Unreachable { tokens, outcome });
+        }
+        return solve_min(0, 0, bound, f_hi, tokens, f);
+    };
     // Gallop from the guess to a bracket f(lo) < tokens <= f(hi).
     let (mut lo, mut f_lo, mut hi, mut f_hi);
     let fg = f(guess)?;

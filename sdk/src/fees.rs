@@ -204,17 +204,24 @@ impl FeeSchedule {
         }
     }
 
+    /// Micro-dollars in one fill unit ($0.0001 Kalshi, $0.00001 Polymarket).
+    pub fn fill_unit_micros(&self) -> i64 {
+        match self {
+            FeeSchedule::Kalshi { .. } => KALSHI_FILL_UNIT,
+            FeeSchedule::Polymarket { .. } => POLYMARKET_FILL_UNIT,
+            FeeSchedule::None | FeeSchedule::Amm { .. } => 0,
+        }
+    }
+
     /// Money owed for fills whose fees sum to `units` fill units: Kalshi's
     /// order total rounded up to the cent; Polymarket's as is.
     pub fn order_fee(&self, units: i64) -> crate::Money {
         let micros = match *self {
             FeeSchedule::None | FeeSchedule::Amm { .. } => 0,
             FeeSchedule::Kalshi { .. } => {
-                let cents = crate::money::div_round(units as i128, KALSHI_ORDER_UNIT_FILLS as i128, Rounding::Up);
-                i64::try_from(cents)
-                    .ok()
-                    .and_then(|c| c.checked_mul(KALSHI_FILL_UNIT * KALSHI_ORDER_UNIT_FILLS))
-                    .unwrap_or(i64::MAX)
+                // Units are never negative; round up to whole cents.
+                let cents = (units.max(0) + (KALSHI_ORDER_UNIT_FILLS - 1)) / KALSHI_ORDER_UNIT_FILLS;
+                cents.checked_mul(KALSHI_FILL_UNIT * KALSHI_ORDER_UNIT_FILLS).unwrap_or(i64::MAX)
             }
             FeeSchedule::Polymarket { .. } => units.checked_mul(POLYMARKET_FILL_UNIT).unwrap_or(i64::MAX),
         };
@@ -278,7 +285,6 @@ static DIV_1E19: crate::wide::Recip = crate::wide::Recip::new(10u128.pow(19));
 static DIV_1E26: crate::wide::Recip = crate::wide::Recip::new(10u128.pow(26));
 static DIV_1E31: crate::wide::Recip = crate::wide::Recip::new(10u128.pow(31));
 
-use crate::money::Rounding;
 use crate::wide::{Nat, U256};
 
 /// `ceil(prod(factors) / 10^pow10)`, exact; `None` past 256 bits.

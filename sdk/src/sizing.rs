@@ -199,7 +199,39 @@ pub enum SizingError {
 /// The best bundle for a candidate under `limits`, as an opportunity; `None`
 /// if nothing profitable fits. Strategies and the host both call this.
 pub fn best_opportunity(c: &Candidate<'_>, limits: &Limits) -> Option<Opportunity> {
-    best_plan(c, limits).map(|p| p.to_opportunity(c.link))
+    let model = Model::new(c, limits).ok()?;
+    let (q, choice) = model.best(None)?;
+    let choice = &choice[..model.outcomes];
+    // Built straight from the legs (one allocation), re-evaluated from scratch.
+    let mut orders = Vec::with_capacity(choice.len());
+    let (mut cost, mut fees) = (Money::ZERO, Money::ZERO);
+    for &i in choice {
+        let l = model.leg_plan(i, q).ok()?;
+        cost = cost.checked_add(l.cost)?;
+        fees = fees.checked_add(l.fee + l.fixed_cost)?;
+        orders.push(Order {
+            market: l.market,
+            side: l.side,
+            quantity: l.qty,
+            limit_price: l.limit_price,
+            amount: l.amount,
+            fee: l.fee,
+        });
+    }
+    let (return_ppm, annualized_ppm) = model.returns(q, cost.micros());
+    let quantity = Qty::from_micros(q);
+    let opp = Opportunity {
+        link: c.link,
+        quantity,
+        orders,
+        cost,
+        fees,
+        payout: quantity.payout(),
+        profit: quantity.payout() - cost,
+        return_ppm,
+        annualized_ppm,
+    };
+    (model.meets_limits(q, cost.micros()) && opp.profit.is_positive() && opp.cost < opp.payout).then_some(opp)
 }
 
 /// The best bundle, cheapest leg per outcome.
@@ -219,25 +251,8 @@ type ChoiceFilter<'f> = &'f dyn Fn(&[usize]) -> bool;
 
 fn best_impl(c: &Candidate<'_>, limits: &Limits, allow: Option<ChoiceFilter<'_>>) -> Option<Plan> {
     let model = Model::new(c, limits).ok()?;
-    let best = if allow.is_none() && !model.has_pool {
-        // Cheapest leg per outcome at every size: exact over any number of alternatives.
-        model.search(None)
-    } else {
-        let mut best: Option<Best> = None;
-        model.for_each_choice(|choice| {
-            if allow.is_some_and(|f| !f(choice)) {
-                return;
-            }
-            if let Some(b) = model.search(Some(choice))
-                && best.as_ref().is_none_or(|x| b.profit > x.profit || (b.profit == x.profit && b.q < x.q))
-            {
-                best = Some(b);
-            }
-        });
-        best
-    };
-    let best = best?;
-    model.plan(best.q, &best.choice[..model.outcomes]).ok().filter(|p| model.acceptable(p))
+    let (q, choice) = model.best(allow)?;
+    model.plan(q, &choice[..model.outcomes]).ok().filter(|p| model.acceptable(p))
 }
 
 /// Evaluate the bundle at a given size with a given choice of legs (one
@@ -282,10 +297,13 @@ pub const MAX_OUTCOMES: usize = 64;
 
 enum Kind {
     Book {
-        /// This leg's levels in `Model::pre` (non-empty levels within the slippage limit).
-        pre: core::ops::Range<usize>,
-        /// The fee's linear form applies on every level (see [`FeeSchedule::taker_linear`]).
-        fast: Option<&'static Recip>,
+        /// This leg's non-empty levels within the slippage limit, in `Model::lv` / `Model::pre`.
+        levels: core::ops::Range<usize>,
+        /// How many of them have their `Pre` computed (lazily: a search that
+        /// stops at the third level never prices the tenth).
+        built: Cell<usize>,
+        /// The divisor of the fee's linear form (see [`FeeSchedule::taker_linear`]).
+        div: Option<&'static Recip>,
     },
     Pool {
         balances: Vec<u128>,
@@ -298,21 +316,29 @@ enum Kind {
     },
 }
 
-/// One book level with everything before it summed, so a leg's cost at any
-/// size is a lookup plus one partial fill.
+/// A book level: where it ends (cumulative quantity) and its price.
 #[derive(Copy, Clone, Debug)]
-struct Pre {
-    /// Cumulative quantity at the end of this level.
+struct Lvl {
     end: i64,
+    price: i64,
+}
+
+/// A book level with everything before it summed, so a leg's cost at any
+/// size is a lookup plus one partial fill.
+#[derive(Copy, Clone, Debug, Default)]
+struct Pre {
     /// Cash for all earlier levels (each rounded up).
     cash_before: i64,
     /// Fee units of all earlier levels (each rounded up).
     units_before: i64,
-    price: i64,
     /// Highest price up to and including this level.
     worst: i64,
-    /// The fee's linear factor at this price.
+    /// The fee's linear factor at this price; `u128::MAX` when there is none
+    /// (the exact slow path prices fills at this level).
     factor: u128,
+    /// This level's price plus its fee per contract before rounding (rounded
+    /// down): a lower bound on what each further contract here costs.
+    marginal: i64,
 }
 
 struct LegModel<'a> {
@@ -321,8 +347,6 @@ struct LegModel<'a> {
     /// Smallest and largest size this leg can buy, micro-contracts on the lot grid; `lo > hi` if none.
     lo: i64,
     hi: i64,
-    /// Sizes worth evaluating for this leg, sorted, in `Model::points`.
-    points: core::ops::Range<usize>,
 }
 
 #[derive(Copy, Clone, Debug, Default)]
@@ -334,21 +358,21 @@ struct LegEval {
     cost: i64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Copy, Clone, Debug)]
 struct Best {
     q: i64,
     profit: i64,
-    choice: [usize; MAX_OUTCOMES],
+    choice: [u16; MAX_OUTCOMES],
 }
 
 struct Model<'a> {
     legs: Vec<LegModel<'a>>,
-    pre: Vec<Pre>,
-    points: Vec<i64>,
+    lv: Vec<Lvl>,
+    pre: Vec<Cell<Pre>>,
     outcomes: usize,
     /// Usable leg indices grouped by outcome: `order[start[o]..start[o + 1]]`.
     order: Vec<usize>,
-    start: Vec<usize>,
+    start: [u16; MAX_OUTCOMES + 1],
     lot: i64,
     has_pool: bool,
     limits: Limits,
@@ -362,7 +386,7 @@ fn floor_lot(q: i64, lot: i64) -> i64 {
 
 #[inline]
 fn ceil_lot(q: i64, lot: i64) -> i64 {
-    div_round(q as i128, lot as i128, Rounding::Up) as i64 * lot
+    (-q).div_euclid(lot).wrapping_neg() * lot
 }
 
 /// `ceil(q * p / 1e6)`: cash for `q` micro-contracts at `p` micro-dollars.
@@ -376,8 +400,9 @@ fn cash_up(q: i64, p: i64) -> i64 {
 
 /// A fill's fee units: the linear form when it applies and fits, else the schedule's exact method.
 #[inline]
-fn fill_units(fee: &FeeSchedule, fast: Option<&Recip>, factor: u128, qty: i64, price: i64) -> i64 {
-    if let Some(div) = fast
+fn fill_units(fee: &FeeSchedule, div: Option<&Recip>, factor: u128, qty: i64, price: i64) -> i64 {
+    if let Some(div) = div
+        && factor != u128::MAX
         && let Some(n) = factor.checked_mul(qty as u128)
     {
         return div.div_ceil(n).min((i64::MAX / 2) as u128) as i64;
@@ -394,46 +419,23 @@ impl<'a> Model<'a> {
         let lot = limits.lot.micros().max(1);
         let max_q = floor_lot(limits.max_qty.micros().min(MAX_QTY_MICROS), lot);
         let mut legs = Vec::with_capacity(c.legs.len());
-        let mut pre: Vec<Pre> = Vec::with_capacity(c.legs.len() * 10);
-        let mut points: Vec<i64> = Vec::with_capacity(c.legs.len() * 24);
+        let mut lv: Vec<Lvl> = Vec::with_capacity(c.legs.len() * 10);
         let mut has_pool = false;
         for leg in c.legs.iter() {
             let lo = ceil_lot(leg.min_qty.micros().max(lot), lot);
-            let p0 = pre.len();
             let (kind, depth) = match leg.source {
                 Source::Book(levels) => {
                     let levels = within_slippage(levels, limits.max_slippage_ppm);
-                    let fast = levels
-                        .iter()
-                        .map(|l| leg.fee.taker_linear(l.price).map(|(_, d)| d))
-                        .try_fold(None, |acc: Option<&'static Recip>, d| match (acc, d) {
-                            (_, None) => Err(()),
-                            (Some(a), Some(d)) if !core::ptr::eq(a, d) => Err(()),
-                            (_, Some(d)) => Ok(Some(d)),
-                        })
-                        .ok()
-                        .flatten();
-                    let (mut end, mut cash, mut units, mut worst) = (0i64, 0i64, 0i64, 0i64);
+                    let l0 = lv.len();
+                    let mut end = 0i64;
                     for l in levels {
-                        let (q, p) = (l.qty.micros(), l.price.micros());
-                        if q <= 0 {
-                            continue;
+                        if l.qty.is_positive() {
+                            end = end.saturating_add(l.qty.micros());
+                            lv.push(Lvl { end, price: l.price.micros() });
                         }
-                        let factor = leg.fee.taker_linear(l.price).map_or(0, |(f, _)| f);
-                        worst = worst.max(p);
-                        pre.push(Pre {
-                            end: end.saturating_add(q),
-                            cash_before: cash,
-                            units_before: units,
-                            price: p,
-                            worst,
-                            factor,
-                        });
-                        end = end.saturating_add(q);
-                        cash = cash.saturating_add(cash_up(q, p));
-                        units = units.saturating_add(fill_units(&leg.fee, fast, factor, q, p));
                     }
-                    (Kind::Book { pre: p0..pre.len(), fast }, end)
+                    let div = leg.fee.taker_linear(Price::ZERO).map(|(_, d)| d);
+                    (Kind::Book { levels: l0..lv.len(), built: Cell::new(0), div }, end)
                 }
                 Source::Pool(p) => {
                     has_pool = true;
@@ -445,21 +447,7 @@ impl<'a> Model<'a> {
                 }
             };
             let hi = floor_lot(depth.min(max_q), lot);
-            // The sizes where this leg's cost changes slope or it starts or stops trading.
-            let s0 = points.len();
-            let extras = [lo - lot, lo, hi, hi + lot];
-            let mut e = 0;
-            for p in &pre[p0..] {
-                for b in [floor_lot(p.end, lot), ceil_lot(p.end, lot)] {
-                    while e < extras.len() && extras[e] <= b {
-                        points.push(extras[e]);
-                        e += 1;
-                    }
-                    points.push(b);
-                }
-            }
-            points.extend_from_slice(&extras[e..]);
-            legs.push(LegModel { leg, kind, lo, hi, points: s0..points.len() });
+            legs.push(LegModel { leg, kind, lo, hi });
         }
         let outcomes = c.legs.outcome_count();
         if outcomes > MAX_OUTCOMES {
@@ -467,17 +455,21 @@ impl<'a> Model<'a> {
         }
         let mut order: Vec<usize> = (0..legs.len()).filter(|&i| legs[i].lo <= legs[i].hi).collect();
         order.sort_by_key(|&i| legs[i].leg.outcome);
-        let mut start = vec![0usize; outcomes + 1];
+        if legs.len() > u16::MAX as usize {
+            return Err(SizingError::NoLegs);
+        }
+        let mut start = [0u16; MAX_OUTCOMES + 1];
         for &i in &order {
             start[legs[i].leg.outcome as usize + 1] += 1;
         }
         for o in 0..outcomes {
             start[o + 1] += start[o];
         }
+        let pre = vec![Cell::new(Pre::default()); lv.len()];
         Ok(Model {
             legs,
+            lv,
             pre,
-            points,
             outcomes,
             order,
             start,
@@ -489,7 +481,7 @@ impl<'a> Model<'a> {
     }
 
     fn outcome_legs(&self, o: usize) -> &[usize] {
-        &self.order[self.start[o]..self.start[o + 1]]
+        &self.order[self.start[o] as usize..self.start[o + 1] as usize]
     }
 
     /// The legs that may buy outcome `o`: the chosen one, or every usable one.
@@ -501,6 +493,60 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The summed state of leg `l`'s `k`-th level (relative to the leg),
+    /// computing it and any level before it on first use.
+    fn level_pre(&self, l: &LegModel<'_>, k: usize) -> Pre {
+        let Kind::Book { levels, built, div } = &l.kind else { return Pre::default() };
+        let lv = &self.lv[levels.clone()];
+        let pre = &self.pre[levels.clone()];
+        let fee = &l.leg.fee;
+        let unit = fee.fill_unit_micros() as u128;
+        let mut b = built.get();
+        while b <= k {
+            let here = lv[b];
+            let mut p = if b == 0 {
+                Pre::default()
+            } else {
+                // Everything up to the previous level, filled completely.
+                let prev = pre[b - 1].get();
+                let below = lv[b - 1];
+                let qty = below.end - if b >= 2 { lv[b - 2].end } else { 0 };
+                Pre {
+                    cash_before: prev.cash_before.saturating_add(cash_up(qty, below.price)),
+                    units_before: prev.units_before.saturating_add(fill_units(
+                        fee,
+                        *div,
+                        prev.factor,
+                        qty,
+                        below.price,
+                    )),
+                    worst: prev.worst,
+                    ..Pre::default()
+                }
+            };
+            let linear = fee.taker_linear(Price::from_micros(here.price).unwrap_or(Price::ONE));
+            p.factor = linear.map_or(u128::MAX, |(f, _)| f);
+            // Fee per contract before rounding, rounded down: factor * 1e6 / D fill units.
+            let per_contract = linear
+                .and_then(|(f, d)| f.checked_mul(SCALE as u128 * unit).map(|n| d.div_rem(n).0))
+                .map_or(0, |m| m.min(SCALE as u128) as i64);
+            p.marginal = here.price + per_contract;
+            p.worst = p.worst.max(here.price);
+            pre[b].set(p);
+            b += 1;
+        }
+        built.set(b.max(built.get()));
+        pre[k].get()
+    }
+
+    /// Leg `l`'s first level (relative index) ending at or after `q` (`>= q`)
+    /// or strictly after it (`strict`).
+    #[inline]
+    fn level_at(&self, l: &LegModel<'_>, q: i64, strict: bool) -> Option<usize> {
+        let Kind::Book { levels, .. } = &l.kind else { return None };
+        self.lv[levels.clone()].iter().position(|v| if strict { v.end > q } else { v.end >= q })
+    }
+
     /// Cost of leg `l` at `q`, or `None` if it cannot buy exactly that.
     fn leg_eval(&self, l: &LegModel<'_>, q: i64) -> Option<LegEval> {
         if q < l.lo || q > l.hi {
@@ -508,13 +554,14 @@ impl<'a> Model<'a> {
         }
         let fixed = l.leg.fixed_cost.micros();
         match &l.kind {
-            Kind::Book { pre, fast } => {
-                let pre = &self.pre[pre.clone()];
-                let k = pre.iter().position(|p| p.end >= q)?;
-                let p = &pre[k];
-                let part = q - if k == 0 { 0 } else { pre[k - 1].end };
-                let cash = p.cash_before.checked_add(cash_up(part, p.price))?;
-                let units = p.units_before.saturating_add(fill_units(&l.leg.fee, *fast, p.factor, part, p.price));
+            Kind::Book { levels, div, .. } => {
+                let k = self.level_at(l, q, false)?;
+                let lv = &self.lv[levels.clone()];
+                let p = self.level_pre(l, k);
+                let part = q - if k == 0 { 0 } else { lv[k - 1].end };
+                let price = lv[k].price;
+                let cash = p.cash_before.checked_add(cash_up(part, price))?;
+                let units = p.units_before.saturating_add(fill_units(&l.leg.fee, *div, p.factor, part, price));
                 let fee = l.leg.fee.order_fee(units).micros();
                 let amount = cash.checked_add(fee)?;
                 Some(LegEval { amount, fee, limit: p.worst, cost: amount.checked_add(fixed)? })
@@ -533,13 +580,11 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// The lowest price leg `l` pays for the next contract after `q` (fee
-    /// aside): a lower bound on its marginal cost from there on.
+    /// What leg `l` pays at least for each contract after `q` (price plus
+    /// fee before rounding): a lower bound on its marginal cost from there on.
     fn next_price(&self, l: &LegModel<'_>, q: i64) -> i64 {
         match &l.kind {
-            Kind::Book { pre, .. } => {
-                self.pre[pre.clone()].iter().find(|p| p.end > q).map_or(i64::MAX / 4, |p| p.price)
-            }
+            Kind::Book { .. } => self.level_at(l, q, true).map_or(i64::MAX / 4, |k| self.level_pre(l, k).marginal),
             Kind::Pool { .. } => 0,
         }
     }
@@ -565,10 +610,15 @@ impl<'a> Model<'a> {
     }
 
     /// Whether a size with this cost meets every limit.
+    #[inline]
     fn meets_limits(&self, q: i64, cost: i64) -> bool {
         let profit = q - cost;
         if cost > self.limits.max_capital.micros() || profit < self.limits.min_profit.micros().max(1) || cost <= 0 {
             return false;
+        }
+        // A positive profit already meets return floors at or below zero.
+        if self.limits.min_return_ppm <= 0 && self.limits.min_annualized_ppm <= 0 {
+            return true;
         }
         let ret = div_round(profit as i128 * SCALE as i128, cost as i128, Rounding::Down);
         if ret < self.limits.min_return_ppm as i128 {
@@ -597,46 +647,79 @@ impl<'a> Model<'a> {
     }
 
     /// Visit every breakpoint of the selected legs in ascending order, once
-    /// each, within the feasible range; stop when `f` returns false.
+    /// each, within the feasible range; stop when `f` returns false. Points
+    /// are generated as the walk reaches them (a search that stops early
+    /// never looks at the deeper levels).
     fn merge_points(&self, choice: Option<&[usize]>, mut f: impl FnMut(i64) -> bool) {
         let Some((lo, hi)) = self.range(choice) else { return };
         let sel: &[usize] = choice.unwrap_or(&self.order);
-        let mut heads_buf = [0usize; 2 * MAX_OUTCOMES];
-        let mut heads_vec;
-        let heads: &mut [usize] = if sel.len() <= heads_buf.len() {
-            for (h, &i) in heads_buf.iter_mut().zip(sel) {
-                *h = self.legs[i].points.start;
-            }
-            &mut heads_buf[..sel.len()]
+        let mut buf = [PointCursor::default(); 2 * MAX_OUTCOMES];
+        let mut spill;
+        let cursors: &mut [PointCursor] = if sel.len() <= buf.len() {
+            &mut buf[..sel.len()]
         } else {
-            heads_vec = sel.iter().map(|&i| self.legs[i].points.start).collect::<Vec<_>>();
-            &mut heads_vec
+            spill = vec![PointCursor::default(); sel.len()];
+            &mut spill
         };
-        let mut last = i64::MIN;
+        let mut last = lo - 1;
+        if !f(lo) {
+            return;
+        }
+        last = last.max(lo);
         loop {
             let mut next = i64::MAX;
-            for (h, &i) in heads.iter_mut().zip(sel) {
-                let end = self.legs[i].points.end;
-                while *h < end && self.points[*h] <= last.max(lo - 1) {
-                    *h += 1;
-                }
-                if *h < end {
-                    next = next.min(self.points[*h]);
+            for (c, &i) in cursors.iter_mut().zip(sel) {
+                if let Some(p) = self.next_point(&self.legs[i], c, last) {
+                    next = next.min(p);
                 }
             }
-            if next == i64::MAX || next > hi {
-                // The range's ends are points too.
-                if last < hi && hi >= lo {
+            if next >= hi {
+                if last < hi {
                     f(hi);
                 }
-                return;
-            }
-            if last < lo && next > lo && !f(lo) {
                 return;
             }
             last = next;
             if !f(next) {
                 return;
+            }
+        }
+    }
+
+    /// Leg `l`'s first breakpoint above `after` (not consumed: the cursor only
+    /// moves past points at or below `after`). Breakpoints come in ascending
+    /// order: the lot grid around each level's end, merged with where the leg
+    /// starts and stops trading.
+    fn next_point(&self, l: &LegModel<'_>, c: &mut PointCursor, after: i64) -> Option<i64> {
+        let lot = self.lot;
+        let extras = [l.lo - lot, l.lo, l.hi, l.hi + lot];
+        let pre = match &l.kind {
+            Kind::Book { levels, .. } => &self.lv[levels.clone()],
+            Kind::Pool { .. } => &[],
+        };
+        loop {
+            let boundary = pre.get(c.level).map(|p| {
+                let f = floor_lot(p.end, lot);
+                if c.upper && f != p.end { f + lot } else { f }
+            });
+            let extra = extras.get(c.extra).copied();
+            let (p, from_level) = match (boundary, extra) {
+                (Some(b), Some(e)) if e < b => (e, false),
+                (Some(b), _) => (b, true),
+                (None, Some(e)) => (e, false),
+                (None, None) => return None,
+            };
+            // Peek: only points at or below `after` are consumed.
+            if p > after {
+                return Some(p);
+            }
+            if from_level {
+                if c.upper {
+                    c.level += 1;
+                }
+                c.upper = !c.upper;
+            } else {
+                c.extra += 1;
             }
         }
     }
@@ -705,54 +788,89 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The best size and choice of legs, over the choices `allow` accepts.
+    fn best(&self, allow: Option<ChoiceFilter<'_>>) -> Option<(i64, [usize; MAX_OUTCOMES])> {
+        let best = if allow.is_none() && !self.has_pool {
+            // Cheapest leg per outcome at every size: exact over any number of alternatives.
+            self.search(None)
+        } else {
+            let mut best: Option<Best> = None;
+            self.for_each_choice(|choice| {
+                if allow.is_some_and(|f| !f(choice)) {
+                    return;
+                }
+                if let Some(b) = self.search(Some(choice))
+                    && best.as_ref().is_none_or(|x| b.profit > x.profit || (b.profit == x.profit && b.q < x.q))
+                {
+                    best = Some(b);
+                }
+            });
+            best
+        }?;
+        let mut choice = [0usize; MAX_OUTCOMES];
+        for (c, &b) in choice.iter_mut().zip(&best.choice[..self.outcomes]) {
+            *c = b as usize;
+        }
+        Some((best.q, choice))
+    }
+
+    /// Leg `i` bought at `q`, evaluated from scratch.
+    fn leg_plan(&self, i: usize, q: i64) -> Result<LegPlan, SizingError> {
+        let l = &self.legs[i];
+        let cannot = || SizingError::LegCannotFill { leg: i, qty: Qty::from_micros(q) };
+        let e = self.leg_eval(l, q).ok_or_else(cannot)?;
+        let received = match &l.kind {
+            Kind::Book { .. } => q,
+            Kind::Pool { balances, fee_wad, outcome, .. } => {
+                let t = amm::calc_buy_amount(balances, *fee_wad, e.amount as u128, *outcome).map_err(|_| cannot())?;
+                i64::try_from(t).map_err(|_| cannot())?
+            }
+        };
+        Ok(LegPlan {
+            leg: i,
+            outcome: l.leg.outcome,
+            market: l.leg.market,
+            venue: l.leg.venue,
+            side: l.leg.side,
+            qty: Qty::from_micros(q),
+            limit_price: Price::from_micros(e.limit).map_err(|_| cannot())?,
+            amount: Money::from_micros(e.amount),
+            fee: Money::from_micros(e.fee),
+            fixed_cost: l.leg.fixed_cost,
+            cost: Money::from_micros(e.cost),
+            received: Qty::from_micros(received),
+        })
+    }
+
+    /// Return on cost and its annualised figure, ppm (rounded down, clamped).
+    fn returns(&self, q: i64, cost: i64) -> (i64, i64) {
+        let profit = q - cost;
+        let ret = if cost > 0 { div_round(profit as i128 * SCALE as i128, cost as i128, Rounding::Down) } else { 0 };
+        let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        (clamp(ret), clamp(annualize(ret, self.millis_to_resolution)))
+    }
+
     /// The full plan at `q` with `choice`, evaluated from scratch.
     fn plan(&self, q: i64, choice: &[usize]) -> Result<Plan, SizingError> {
         let mut legs = Vec::with_capacity(choice.len());
         let (mut cost, mut fees) = (0i64, 0i64);
         for &i in choice {
-            let l = &self.legs[i];
-            let cannot = || SizingError::LegCannotFill { leg: i, qty: Qty::from_micros(q) };
-            let e = self.leg_eval(l, q).ok_or_else(cannot)?;
-            let received = match &l.kind {
-                Kind::Book { .. } => q,
-                Kind::Pool { balances, fee_wad, outcome, .. } => {
-                    let t =
-                        amm::calc_buy_amount(balances, *fee_wad, e.amount as u128, *outcome).map_err(|_| cannot())?;
-                    i64::try_from(t).map_err(|_| cannot())?
-                }
-            };
-            let fixed = l.leg.fixed_cost.micros();
-            cost = cost.checked_add(e.cost).ok_or_else(cannot)?;
-            fees = fees.checked_add(e.fee + fixed).ok_or_else(cannot)?;
-            legs.push(LegPlan {
-                leg: i,
-                outcome: l.leg.outcome,
-                market: l.leg.market,
-                venue: l.leg.venue,
-                side: l.leg.side,
-                qty: Qty::from_micros(q),
-                limit_price: Price::from_micros(e.limit).map_err(|_| cannot())?,
-                amount: Money::from_micros(e.amount),
-                fee: Money::from_micros(e.fee),
-                fixed_cost: Money::from_micros(fixed),
-                cost: Money::from_micros(e.cost),
-                received: Qty::from_micros(received),
-            });
+            let l = self.leg_plan(i, q)?;
+            let overflow = || SizingError::LegCannotFill { leg: i, qty: Qty::from_micros(q) };
+            cost = cost.checked_add(l.cost.micros()).ok_or_else(overflow)?;
+            fees = fees.checked_add(l.fee.micros() + l.fixed_cost.micros()).ok_or_else(overflow)?;
+            legs.push(l);
         }
-        let profit = q - cost;
-        let return_ppm =
-            if cost > 0 { div_round(profit as i128 * SCALE as i128, cost as i128, Rounding::Down) } else { 0 };
-        let annualized = annualize(return_ppm, self.millis_to_resolution);
-        let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let (return_ppm, annualized_ppm) = self.returns(q, cost);
         Ok(Plan {
             quantity: Qty::from_micros(q),
             legs,
             cost: Money::from_micros(cost),
             fees: Money::from_micros(fees),
             payout: Qty::from_micros(q).payout(),
-            profit: Money::from_micros(profit),
-            return_ppm: clamp(return_ppm),
-            annualized_ppm: clamp(annualized),
+            profit: Money::from_micros(q - cost),
+            return_ppm,
+            annualized_ppm,
         })
     }
 }
@@ -794,6 +912,24 @@ fn pool_limits(balances: &[u128], fee_wad: u64, outcome: usize, limits: &Limits)
     (limit, i64::try_from(tokens).unwrap_or(i64::MAX).min(MAX_QTY_MICROS))
 }
 
+/// Where a leg's breakpoint walk is: the level whose end comes next (its lot
+/// floor, then its lot ceiling) and the next of the four start/stop sizes.
+#[derive(Copy, Clone, Debug, Default)]
+struct PointCursor {
+    level: usize,
+    upper: bool,
+    extra: usize,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    /// Fails the capital or a return limit (which can bind between two breakpoints).
+    Capped,
+    /// Not profitable enough.
+    Unprofitable,
+}
+
 struct Searcher<'m, 'a, 'c> {
     model: &'m Model<'a>,
     choice: Option<&'c [usize]>,
@@ -804,15 +940,28 @@ struct Searcher<'m, 'a, 'c> {
 impl Searcher<'_, '_, '_> {
     /// Evaluate `q`: `None` if no bundle exists there, `Some(meets limits)` otherwise.
     fn try_point(&mut self, q: i64) -> Option<bool> {
+        self.try_point_why(q).map(|v| v == Verdict::Ok)
+    }
+
+    /// Evaluate `q`, saying which kind of limit it fails.
+    fn try_point_why(&mut self, q: i64) -> Option<Verdict> {
         let cost = self.model.total_cost(q, self.choice, &mut self.used)?;
-        let ok = self.model.meets_limits(q, cost);
-        if ok {
+        if self.model.meets_limits(q, cost) {
             let profit = q - cost;
             if self.best.as_ref().is_none_or(|b| profit > b.profit || (profit == b.profit && q < b.q)) {
-                self.best = Some(Best { q, profit, choice: self.used });
+                let mut choice = [0u16; MAX_OUTCOMES];
+                for (c, &u) in choice.iter_mut().zip(&self.used[..self.model.outcomes]) {
+                    *c = u as u16;
+                }
+                self.best = Some(Best { q, profit, choice });
             }
+            return Some(Verdict::Ok);
         }
-        Some(ok)
+        // Capital and return floors bind at the top of a range of good sizes;
+        // a profit below the floor does not (a smaller size there earns more).
+        let l = &self.model.limits;
+        let capped = cost > l.max_capital.micros() || l.min_return_ppm > 0 || l.min_annualized_ppm > 0;
+        Some(if capped { Verdict::Capped } else { Verdict::Unprofitable })
     }
 
     /// Every breakpoint in ascending order, bisecting towards any limit that
@@ -828,14 +977,14 @@ impl Searcher<'_, '_, '_> {
         };
         let mut prev_ok: Option<i64> = None;
         model.merge_points(choice, |q| {
-            match self.try_point(q) {
-                Some(true) => prev_ok = Some(q),
-                Some(false) => {
+            match self.try_point_why(q) {
+                Some(Verdict::Ok) => prev_ok = Some(q),
+                Some(Verdict::Capped) => {
                     if let Some(a) = prev_ok.take() {
                         self.bisect_limit(a, q);
                     }
                 }
-                None => prev_ok = None,
+                Some(Verdict::Unprofitable) | None => prev_ok = None,
             }
             // Stop once even the cheapest next contracts cost a dollar: every
             // leg's cost is convex, so the profit cannot rise again (beyond
@@ -954,10 +1103,10 @@ impl Searcher<'_, '_, '_> {
     /// Try sizes just below each Kalshi leg's last cent step before the best size.
     fn refine_kalshi(&mut self) {
         for _ in 0..3 {
-            let Some(best) = self.best.clone() else { return };
+            let Some(best) = self.best else { return };
             let mut lowest = best.q;
             for o in 0..self.model.outcomes {
-                let l = &self.model.legs[best.choice[o]];
+                let l = &self.model.legs[best.choice[o] as usize];
                 if !matches!(l.leg.fee, FeeSchedule::Kalshi { .. }) || !matches!(l.kind, Kind::Book { .. }) {
                     continue;
                 }
@@ -977,6 +1126,36 @@ impl Searcher<'_, '_, '_> {
     /// The largest lot multiple below `q` at which leg `l`'s fee is lower than at `q`.
     fn below_last_step(&self, l: &LegModel<'_>, q: i64) -> Option<i64> {
         let lot = self.model.lot;
+        if let Kind::Book { levels, div: Some(div), .. } = &l.kind {
+            // Solve on the prefix sums: the largest size whose fee units stay
+            // at or below the previous cent, level by level from the top.
+            let model = self.model;
+            let lv = &model.lv[levels.clone()];
+            let k = model.level_at(l, q, false)?;
+            let start = |k: usize| if k == 0 { 0 } else { lv[k - 1].end };
+            let top = model.level_pre(l, k);
+            let units = top.units_before + fill_units(&l.leg.fee, Some(div), top.factor, q - start(k), lv[k].price);
+            let cents = (units.max(0) + 99) / 100;
+            if cents == 0 {
+                return None;
+            }
+            let target = (cents - 1) * 100;
+            for j in (0..=k).rev() {
+                let p = model.level_pre(l, j);
+                if p.units_before > target {
+                    continue;
+                }
+                if p.factor == u128::MAX {
+                    break; // no linear form here: bisect below
+                }
+                // ceil(factor * r / D) <= target - before  <=>  factor * r <= (target - before) * D
+                let room = ((target - p.units_before) as u128).checked_mul(div.divisor())?;
+                let r = room.checked_div(p.factor).map_or(i64::MAX, |r| i64::try_from(r).unwrap_or(i64::MAX));
+                let top = (start(j).saturating_add(r)).min(q - 1).min(lv[j].end);
+                let cand = floor_lot(top, lot);
+                return (cand >= l.lo).then_some(cand);
+            }
+        }
         let fee_at = |q: i64| self.model.leg_eval(l, q).map(|e| e.fee);
         let top = fee_at(q)?;
         let (mut lo, mut hi) = (l.lo / lot, q / lot); // fee(lo) < top <= fee(hi), if any step exists

@@ -240,7 +240,10 @@ proptest! {
         let buf = candidate_buf(&legs);
         let c = Candidate::new(3, 0, 10 * DAY, &buf.legs, &buf.data).unwrap();
         let limits = Limits { max_capital: Money::from_micros(cap), ..Limits::default() };
-        if let Some(plan) = sizing::best_plan(&c, &limits) {
+        let plan = sizing::best_plan(&c, &limits);
+        // The convenience entry point reports exactly the same bundle.
+        prop_assert_eq!(sizing::best_opportunity(&c, &limits), plan.as_ref().map(|p| p.to_opportunity(c.link)));
+        if let Some(plan) = plan {
             let mut cost = Money::ZERO;
             for l in &plan.legs {
                 let (_, _, _, f, levels, _) = &legs[l.leg];
