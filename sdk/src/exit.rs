@@ -88,6 +88,24 @@ impl Default for ExitPolicy {
     }
 }
 
+impl ExitPolicy {
+    /// From a strategy's parameters: `exit_min_edge` (dollars; exit when
+    /// selling beats holding by at least this) and `exit_hurdle_apy_ppm`
+    /// (optional; also exit when holding earns less than this annualised).
+    pub fn from_params(p: &crate::types::Params) -> Result<ExitPolicy, String> {
+        let d = ExitPolicy::default();
+        let min_edge: Money = p.parse_or("exit_min_edge", d.min_edge)?;
+        if min_edge.is_negative() {
+            return Err(format!("parameter exit_min_edge={min_edge}: must not be negative"));
+        }
+        let hurdle = match p.get("exit_hurdle_apy_ppm") {
+            None => None,
+            Some(_) => Some(p.parse_or::<i64>("exit_hurdle_apy_ppm", 0)?),
+        };
+        Ok(ExitPolicy { min_edge, hurdle_annualized_ppm: hurdle })
+    }
+}
+
 /// What selling `position` back into `view` yields now, per leg and in total.
 ///
 /// Held legs the view does not carry count as unsellable (`sold = 0`).
@@ -309,6 +327,21 @@ mod tests {
         // But not at a loss: bought for 9.95, exiting at 9.90 would lock it in.
         let dear = position(10, "9.95");
         assert_eq!(decide(&dear, &view, &hurdle), ExitDecision::Hold);
+    }
+
+    #[test]
+    fn policy_from_params() {
+        use crate::types::Params;
+        let p = |kv: &[(&str, &str)]| Params(kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        assert_eq!(ExitPolicy::from_params(&p(&[])).unwrap(), ExitPolicy::default());
+        let e = ExitPolicy::from_params(&p(&[("exit_min_edge", "0.05"), ("exit_hurdle_apy_ppm", "80000")])).unwrap();
+        assert_eq!(e, ExitPolicy { min_edge: Money::parse("0.05").unwrap(), hurdle_annualized_ppm: Some(80_000) });
+        assert!(
+            ExitPolicy::from_params(&p(&[("exit_hurdle_apy_ppm", "soon")]))
+                .unwrap_err()
+                .contains("exit_hurdle_apy_ppm")
+        );
+        assert!(ExitPolicy::from_params(&p(&[("exit_min_edge", "-1")])).is_err());
     }
 
     #[test]

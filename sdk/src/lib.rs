@@ -30,6 +30,7 @@ pub mod book;
 pub mod exit;
 pub mod fees;
 pub mod grid;
+pub mod matching;
 pub mod money;
 pub mod sizing;
 pub mod strategy;

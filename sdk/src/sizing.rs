@@ -104,6 +104,40 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// From a strategy's parameters, every one optional (defaults above):
+    /// `max_capital` (dollars), `max_slippage_ppm`, `min_profit` (dollars),
+    /// `min_return_ppm`, `min_apy_ppm` (annualised return floor; alias
+    /// `min_annualized_ppm`), `lot` and `max_qty` (contracts). Errors name
+    /// the parameter and say why.
+    pub fn from_params(p: &crate::types::Params) -> Result<Limits, String> {
+        let d = Limits::default();
+        let apy_key = if p.get("min_annualized_ppm").is_some() { "min_annualized_ppm" } else { "min_apy_ppm" };
+        let l = Limits {
+            max_capital: p.parse_or("max_capital", d.max_capital)?,
+            max_slippage_ppm: p.parse_or("max_slippage_ppm", d.max_slippage_ppm)?,
+            min_profit: p.parse_or("min_profit", d.min_profit)?,
+            min_return_ppm: p.parse_or("min_return_ppm", d.min_return_ppm)?,
+            min_annualized_ppm: p.parse_or(apy_key, d.min_annualized_ppm)?,
+            lot: p.parse_or("lot", d.lot)?,
+            max_qty: p.parse_or("max_qty", d.max_qty)?,
+        };
+        if !l.max_capital.is_positive() {
+            return Err(format!("parameter max_capital={}: must be positive", l.max_capital));
+        }
+        if l.min_profit.is_negative() {
+            return Err(format!("parameter min_profit={}: must not be negative", l.min_profit));
+        }
+        if !l.lot.is_positive() {
+            return Err(format!("parameter lot={}: must be positive (0.01 suits every venue)", l.lot));
+        }
+        if !l.max_qty.is_positive() {
+            return Err(format!("parameter max_qty={}: must be positive", l.max_qty));
+        }
+        Ok(l)
+    }
+}
+
 /// One leg of a sized bundle.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct LegPlan {
@@ -1242,6 +1276,22 @@ mod tests {
         assert_eq!(opp.link, 7);
         assert_eq!(opp.orders.len(), 2);
         assert_eq!(opp.profit, plan.profit);
+    }
+
+    #[test]
+    fn limits_from_params_with_clear_errors() {
+        use crate::types::Params;
+        let p = |kv: &[(&str, &str)]| Params(kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let l = Limits::from_params(&p(&[("max_capital", "500"), ("min_apy_ppm", "150000"), ("lot", "1")])).unwrap();
+        assert_eq!(l.max_capital, Money::from_dollars(500));
+        assert_eq!(l.min_annualized_ppm, 150_000);
+        assert_eq!(l.lot, Qty::ONE);
+        assert_eq!(l.min_profit, Limits::default().min_profit);
+        let e = Limits::from_params(&p(&[("max_capital", "lots")])).unwrap_err();
+        assert_eq!(e, "parameter max_capital=\"lots\": not a decimal number: \"lots\"");
+        assert!(Limits::from_params(&p(&[("lot", "0")])).unwrap_err().contains("lot=0"));
+        assert!(Limits::from_params(&p(&[("max_slippage_ppm", "-5")])).unwrap_err().contains("max_slippage_ppm"));
+        assert!(Limits::from_params(&p(&[("min_profit", "-1")])).unwrap_err().contains("must not be negative"));
     }
 
     #[test]
