@@ -43,9 +43,8 @@ pub fn normalize(s: &str) -> String {
     for (i, &c) in chars.iter().enumerate() {
         let digit_around = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|c| c.is_ascii_digit());
         let c = c.to_ascii_lowercase();
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if (c == '.' || c == ',') && digit_around(i.checked_sub(1)) && digit_around(Some(i + 1)) {
+        let in_number = (c == '.' || c == ',') && digit_around(i.checked_sub(1)) && digit_around(Some(i + 1));
+        if c.is_alphanumeric() || in_number {
             out.push(c);
         } else if c == '&' {
             out.push_str(" and ");
@@ -63,7 +62,7 @@ pub fn normalize(s: &str) -> String {
 /// A number token in one canonical form: `100,000` / `100k` / `0.1m` -> `100000`,
 /// `25.50` -> `25.5`, ordinals `1st` -> `1`; `None` if `w` is not a number.
 pub fn canonical_number(w: &str) -> Option<String> {
-    let w = w.trim_end_matches(|c| c == '%');
+    let w = w.trim_end_matches('%');
     let (body, mult) = match w.char_indices().last() {
         Some((i, 'k')) => (&w[..i], 1_000u64),
         Some((i, 'm')) if !w.ends_with("pm") && !w.ends_with("am") => (&w[..i], 1_000_000),
