@@ -16,6 +16,11 @@ build() { # crate artifact-name output-name [features]
 
 build cross-venue-binary cross_venue_binary cross-venue-binary
 build multi-outcome-bundle multi_outcome_bundle multi-outcome-bundle
+# The examples are also what `arbytron run` loads on its defaults (strategies.dir).
+mkdir -p strategies/dist
+for s in cross-venue-binary multi-outcome-bundle; do
+  cp "$out/$s.wasm" "strategies/dist/$s.wasm.tmp" && mv "strategies/dist/$s.wasm.tmp" "strategies/dist/$s.wasm"
+done
 if [ "${1:-}" != "--examples-only" ]; then
   build versioned-strategy versioned_strategy versioned-v1
   build versioned-strategy versioned_strategy versioned-v2 v2

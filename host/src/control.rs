@@ -1,5 +1,6 @@
 //! Process-wide controls: the kill switch and the trading core's status hook.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::RwLock;
@@ -7,7 +8,7 @@ use parking_lot::RwLock;
 /// Shared between the admin API, signal handlers and the engine.
 #[derive(Default)]
 pub struct Control {
-    killed: AtomicBool,
+    killed: Arc<AtomicBool>,
     status: RwLock<Option<Box<dyn Fn() -> serde_json::Value + Send + Sync>>>,
 }
 
@@ -27,6 +28,11 @@ impl Control {
 
     pub fn killed(&self) -> bool {
         self.killed.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for the engine's risk checks (read on every update).
+    pub fn kill_flag(&self) -> Arc<AtomicBool> {
+        self.killed.clone()
     }
 
     /// Let the trading core report its state on `/status`.

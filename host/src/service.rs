@@ -1,26 +1,70 @@
-//! `arbytron run`: the service.
+//! The service: `arbytron run` (and its `ingest` / `run --bus` halves).
+//!
+//! ```text
+//! venues ──feeds──▶ ingest ──▶ bus ──▶ engine ──▶ execution ──▶ venues
+//!                                        ▲  (WASM strategies, risk)  │
+//!                                        └──────── outcomes ◀────────┘
+//! ```
+//! By default one process plays both roles over the in-process bus. With
+//! `--bus redis|kafka`, `arbytron ingest` runs the feeds and any number of
+//! `arbytron run` processes share the work.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-
+use arbytron_bus::{ConsumeOptions, Deduplicator, IngestOptions};
+use arbytron_engine::{Engine, EngineConfig, LinkSpec};
+use arbytron_execution::Executor;
+use arbytron_model::venue::MarketFeed;
+use arbytron_model::{MarketInfo, MarketUpdate};
 use arbytron_runtime::{LoadOutcome, Runtime, StrategySet};
+use arbytron_store::Store;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState};
 use crate::control::Control;
+use crate::pipeline::{self, PipelineConfig};
 use crate::settings::Settings;
+use crate::world::World;
 
-/// Everything the running service holds; dropping it stops watchers.
+/// Which half (or both) of the pipeline this process runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Feeds, engine and execution in one process.
+    All,
+    /// Feeds → bus only.
+    Ingest,
+    /// Bus → engine → execution only.
+    Trade,
+}
+
+/// Everything the running service holds; dropping it stops it.
 pub struct Service {
     pub strategies: Arc<StrategySet>,
     pub control: Arc<Control>,
     pub admin_addr: std::net::SocketAddr,
+    pub world: Option<World>,
+    pub shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     _watch: Option<arbytron_runtime::WatchHandle>,
 }
 
-/// Start the strategy runtime, load and watch the strategies folder, and serve
-/// the admin API.
-pub async fn start(settings: &Settings) -> anyhow::Result<Service> {
+impl Service {
+    /// Stop every task and wait (briefly) for in-flight work.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Some(w) = self.world {
+            w.shutdown().await;
+        }
+    }
+}
+
+async fn load_strategies(settings: &Settings) -> anyhow::Result<(Arc<StrategySet>, Option<arbytron_runtime::WatchHandle>)> {
     let st = &settings.strategies;
     let runtime = Runtime::new(st.runtime_config()).context("starting the strategy runtime")?;
     let params_src = st.clone();
@@ -38,18 +82,205 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Service> {
     }
     let watch = if st.watch {
         Some(
-            arbytron_runtime::watch(strategies.clone(), &st.dir, std::time::Duration::from_millis(st.debounce_ms))
+            arbytron_runtime::watch(strategies.clone(), &st.dir, Duration::from_millis(st.debounce_ms))
                 .with_context(|| format!("watching {}", st.dir.display()))?,
         )
     } else {
         None
     };
+    Ok((strategies, watch))
+}
+
+/// Open the store, creating the SQLite file's folder if needed.
+pub async fn open_store(url: &str) -> anyhow::Result<Store> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("store.url: cannot create {}", dir.display()))?;
+        }
+    }
+    Store::connect(url).await.with_context(|| format!("store.url: cannot open {}", redact(url)))
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(a)) if a > s => format!("{}://***{}", &url[..s], &url[a..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Every market each feed lists, per feed.
+async fn discover(feeds: &[Arc<dyn MarketFeed>]) -> anyhow::Result<Vec<Vec<MarketInfo>>> {
+    let mut all = Vec::new();
+    for f in feeds {
+        let markets = f.discover().await.with_context(|| format!("discovering {} markets", f.venue()))?;
+        tracing::info!(venue = %f.venue(), markets = markets.len(), "markets discovered");
+        all.push(markets);
+    }
+    Ok(all)
+}
+
+pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
+    let shutdown = CancellationToken::new();
     let control = Arc::new(Control::default());
+    let mut tasks = Vec::new();
+
+    let world = if settings.sim.enabled && role != Role::Trade {
+        let w = crate::world::start(settings.sim.seed, &settings.sim.scenario, settings.sim.amm).await?;
+        for e in w.endpoints() {
+            tracing::info!(endpoint = %e.name, url = %e.url, "simulator serving");
+        }
+        Some(w)
+    } else {
+        None
+    };
+    let connected = crate::venues::connect(settings, world.as_ref(), role != Role::Ingest).await?;
+    let bus = arbytron_bus::connect(&settings.bus).await.context("bus")?;
+    let (strategies, watch) = if role == Role::Ingest {
+        let rt = Runtime::new(settings.strategies.runtime_config())?;
+        (Arc::new(StrategySet::new(rt, Arc::new(|_| arbytron_sdk::Params::default()))), None)
+    } else {
+        load_strategies(settings).await?
+    };
+    let listings = discover(&connected.feeds).await?;
+
+    // Ingest: listings first, then every feed's stream, onto the bus.
+    if role != Role::Trade {
+        let publisher = bus.publisher().await.context("bus publisher")?;
+        let (tx, rx) = mpsc::channel::<MarketUpdate>(65_536);
+        for (feed, markets) in connected.feeds.iter().zip(&listings) {
+            for m in markets {
+                let _ = tx.send(MarketUpdate::Listing(m.clone())).await;
+            }
+            let (feed, keys, tx, stop) = (feed.clone(), markets.iter().map(|m| m.key.clone()).collect(), tx.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    r = feed.stream(keys, tx) => if let Err(e) = r {
+                        tracing::error!(venue = %feed.venue(), error = %e, "market feed stopped");
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        let stop = shutdown.clone();
+        let opts = IngestOptions { source: format!("arbytron-{}", std::process::id()), ..IngestOptions::default() };
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = arbytron_bus::run_ingest(publisher.as_ref(), rx, opts, stop).await {
+                tracing::error!(error = %e, "ingest stopped");
+            }
+        }));
+    }
+
+    // Trade: bus → engine → execution.
+    if role != Role::Ingest {
+        let store = open_store(&settings.store.url).await?;
+        let engine_cfg = EngineConfig {
+            pack: arbytron_engine::candidate::PackConfig {
+                depth: settings.engine.depth,
+                max_book_age_ms: settings.risk.max_book_age_ms,
+                amm_fixed_cost: settings.venues.amm.gas_estimate,
+            },
+            risk: settings.risk.clone(),
+            reject_record_interval_ms: settings.engine.reject_record_interval_ms,
+        };
+        let mut engine = Engine::new(engine_cfg, control.kill_flag());
+        let now = pipeline::now_ms();
+        for m in listings.iter().flatten() {
+            engine.markets.apply(&MarketUpdate::Listing(m.clone()), now);
+            if let Err(e) = store.upsert_market(m).await {
+                tracing::warn!(market = %m.key, error = %e, "could not record a market");
+            }
+        }
+        let mut specs: Vec<LinkSpec> = Vec::new();
+        if let Some(path) = &settings.engine.mappings {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("engine.mappings {}: cannot read", path.display()))?;
+            specs.extend(
+                arbytron_engine::parse_mappings(&text)
+                    .map_err(|e| anyhow::anyhow!("engine.mappings {}: {e}", path.display()))?,
+            );
+        }
+        if let Some(w) = &world {
+            specs.extend(w.links.iter().cloned());
+        }
+        specs.extend(crate::matching::propose(&strategies, &mut engine, &listings, settings.engine.auto_approve_ppm, &store).await);
+        for mut spec in specs {
+            match store.insert_link(&crate::matching::to_store(&spec)).await {
+                Ok(id) => spec.store_id = Some(id),
+                Err(e) => tracing::warn!(link = %spec.name, error = %e, "could not record a link"),
+            }
+            match engine.add_link(spec.clone()) {
+                Ok(id) => tracing::info!(link = %spec.name, id, outcomes = spec.outcomes.len(), "link live"),
+                Err(e) => tracing::warn!(link = %spec.name, error = %e, "link refused"),
+            }
+        }
+
+        let executor = Arc::new(Executor::new(connected.venues.clone(), store.clone(), settings.execution.exec.clone()));
+        let recovery = executor
+            .recover(&|k| pipeline::market_ref(&engine, k), &|store_id| engine.link_by_store_id(store_id))
+            .await;
+        if recovery.resolved + recovery.never_sent + recovery.still_unknown + recovery.held.len() > 0 {
+            tracing::info!(
+                resolved = recovery.resolved, never_sent = recovery.never_sent, still_unknown = recovery.still_unknown,
+                held = recovery.held.len(), repaired = recovery.repaired, "recovered state from the store and the venues"
+            );
+        }
+        for held in recovery.held {
+            let bundle = held.bundle;
+            engine.exit_finished(bundle, Some(held), arbytron_sdk::Money::ZERO, now);
+        }
+        for drift in executor.check_positions().await {
+            if let Some(id) = engine.markets.id(&drift.market) {
+                engine.risk.block_market(id, &drift.market.to_string(), &format!("ours {} vs venue {}", drift.ours, drift.venue));
+            }
+        }
+
+        // Our fills as the venues stream them, into the store.
+        for venue in connected.venues.values() {
+            let (venue, store, stop) = (venue.clone(), store.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let Ok(mut rx) = venue.fills().await else { return };
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        f = rx.recv() => match f {
+                            Some(f) => if let Err(e) = store.record_fill(&f).await {
+                                tracing::warn!(error = %e, "could not record a fill");
+                            },
+                            None => return,
+                        }
+                    }
+                }
+            }));
+        }
+
+        let (utx, urx) = mpsc::channel::<MarketUpdate>(65_536);
+        let consumer = bus.consumer().await.context("bus consumer")?;
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut dedup = Deduplicator::new(arbytron_bus::DEFAULT_DEDUP_CAPACITY);
+            let handler = move |env: arbytron_bus::Envelope| {
+                let utx = utx.clone();
+                async move { utx.send(env.update).await.map_err(|_| "engine stopped") }
+            };
+            if let Err(e) = arbytron_bus::run_consumer(consumer, &mut dedup, &ConsumeOptions::default(), stop, handler).await {
+                tracing::error!(error = %e, "bus consumer stopped");
+            }
+        }));
+        let cfg = PipelineConfig {
+            reconcile_every: Duration::from_millis(settings.engine.reconcile_interval_ms.max(1_000)),
+            snapshot_every: Duration::from_millis(settings.engine.pnl_snapshot_interval_ms.max(1_000)),
+        };
+        let (s, c, stop) = (strategies.clone(), control.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(pipeline::run(engine, s, executor, store, urx, c, cfg, stop)));
+    }
+
     let admin_addr =
         admin::serve(settings.admin.listen, AdminState { strategies: strategies.clone(), control: control.clone() })
             .await?;
     tracing::info!(%admin_addr, "admin API: /metrics /status /kill /resume");
-    Ok(Service { strategies, control, admin_addr, _watch: watch })
+    Ok(Service { strategies, control, admin_addr, world, shutdown, tasks, _watch: watch })
 }
 
 /// Wait for Ctrl-C or SIGTERM; SIGUSR1 engages the kill switch.

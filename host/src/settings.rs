@@ -18,6 +18,159 @@ pub struct Settings {
     pub service: ServiceSettings,
     pub admin: AdminSettings,
     pub strategies: StrategySettings,
+    pub sim: SimSettings,
+    pub venues: VenueSettings,
+    pub engine: EngineSettings,
+    pub risk: arbytron_engine::RiskLimits,
+    pub execution: ExecutionSettings,
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub bus: arbytron_bus::BusConfig,
+}
+
+/// `[sim]`: run the bundled venue simulators in this process and trade against
+/// them (paper trading). Venues whose `environment` is `sim` connect to them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSettings {
+    pub enabled: bool,
+    pub seed: u64,
+    /// `demo` (the built-in script that moves prices to show the whole cycle),
+    /// `none`, or a path to a scenario file (TOML or JSON, see docs).
+    pub scenario: String,
+    /// Also start a local EVM node (anvil, from `npm ci`) with an AMM pool.
+    pub amm: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueSettings {
+    pub kalshi: KalshiSettings,
+    pub polymarket: PolymarketSettings,
+    pub amm: AmmSettings,
+}
+
+/// `[venues.kalshi]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KalshiSettings {
+    pub enabled: bool,
+    /// `sim`, `demo`, `production` or `custom` (then `rest_url` and `ws_url`).
+    pub environment: String,
+    #[serde(default)]
+    pub rest_url: String,
+    #[serde(default)]
+    pub ws_url: String,
+    /// API key id.
+    #[serde(default)]
+    pub key_id: String,
+    /// PEM file of the RSA private key (never logged).
+    #[serde(default)]
+    pub private_key_path: Option<PathBuf>,
+    /// Rate-limit tier: basic, advanced, expert, premier, paragon, prime, prestige.
+    pub tier: String,
+    /// Discovery filters: only these series / events (empty: all open ones).
+    #[serde(default)]
+    pub series: Vec<String>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    pub book_depth: usize,
+}
+
+/// `[venues.polymarket]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolymarketSettings {
+    pub enabled: bool,
+    /// `sim`, `production` or `custom` (then the three URLs).
+    pub environment: String,
+    #[serde(default)]
+    pub gamma_url: String,
+    #[serde(default)]
+    pub clob_url: String,
+    #[serde(default)]
+    pub ws_url: String,
+    pub chain_id: u64,
+    /// The trading key: a file, or the name of an environment variable holding it.
+    #[serde(default)]
+    pub private_key_path: Option<PathBuf>,
+    #[serde(default)]
+    pub private_key_env: Option<String>,
+    /// 0 = EOA, 1 = proxy, 2 = Safe.
+    pub signature_type: u8,
+    /// The Safe or proxy holding the funds (types 1 and 2).
+    #[serde(default)]
+    pub funder: Option<String>,
+    /// Stored API credentials (else created or derived with the key).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub api_secret_env: Option<String>,
+    #[serde(default)]
+    pub api_passphrase_env: Option<String>,
+    #[serde(default)]
+    pub event_slugs: Vec<String>,
+    pub book_depth: usize,
+}
+
+/// `[venues.amm]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmmSettings {
+    pub enabled: bool,
+    /// `sim` (the local anvil of `[sim]`) or `custom` (then `rpc_url` and `pools`).
+    pub environment: String,
+    #[serde(default)]
+    pub rpc_url: String,
+    #[serde(default)]
+    pub private_key_path: Option<PathBuf>,
+    /// Pool contract addresses to follow.
+    #[serde(default)]
+    pub pools: Vec<String>,
+    pub poll_ms: u64,
+    pub confirmations: u64,
+    /// Dollar price of the chain's native token, to count gas in dollars.
+    pub native_price: arbytron_sdk::Money,
+    /// Gas cost assumed per swap when pricing a pool leg.
+    pub gas_estimate: arbytron_sdk::Money,
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Book levels per leg passed to strategies.
+    pub depth: usize,
+    /// Human-curated links (`[[link]]` tables); optional.
+    #[serde(default)]
+    pub mappings: Option<PathBuf>,
+    /// Links a matching strategy proposes with at least this confidence go
+    /// live at once; the rest wait in the store for approval.
+    pub auto_approve_ppm: u32,
+    /// How often a standing rejection is recorded again.
+    pub reject_record_interval_ms: i64,
+    /// Positions are compared with the venues' this often.
+    pub reconcile_interval_ms: u64,
+    /// PnL snapshots are written this often.
+    pub pnl_snapshot_interval_ms: u64,
+}
+
+/// `[execution]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionSettings {
+    /// Trade against the simulators only; refuse to start with a real venue.
+    pub paper: bool,
+    #[serde(flatten)]
+    pub exec: arbytron_execution::ExecConfig,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://PATH?mode=rwc` (embedded default) or `postgres://...` (production).
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +292,58 @@ impl Settings {
             }
         }
         tracing_filter_ok(&self.service.log_level).map_err(|m| bad("service.log_level", m))?;
+        self.bus.validate().map_err(|e| bad("bus", e.to_string()))?;
+        if arbytron_store::Backend::from_url(&self.store.url).is_none() {
+            return Err(bad("store.url", format!("{:?}: expected sqlite://... or postgres://...", self.store.url)));
+        }
+        let k = &self.venues.kalshi;
+        if k.enabled {
+            match k.environment.as_str() {
+                "sim" | "demo" | "production" => {}
+                "custom" if !k.rest_url.is_empty() && !k.ws_url.is_empty() => {}
+                "custom" => return Err(bad("venues.kalshi.rest_url", "custom environment needs rest_url and ws_url".into())),
+                other => return Err(bad("venues.kalshi.environment", format!("{other:?} is not sim, demo, production or custom"))),
+            }
+            if k.environment != "sim" && (k.key_id.is_empty() || k.private_key_path.is_none()) {
+                return Err(bad("venues.kalshi.key_id", "a real venue needs key_id and private_key_path (KALSHI_API_KEY_ID, KALSHI_PRIVATE_KEY_PATH)".into()));
+            }
+        }
+        let p = &self.venues.polymarket;
+        if p.enabled {
+            match p.environment.as_str() {
+                "sim" | "production" => {}
+                "custom" if !p.gamma_url.is_empty() && !p.clob_url.is_empty() && !p.ws_url.is_empty() => {}
+                "custom" => return Err(bad("venues.polymarket.clob_url", "custom environment needs gamma_url, clob_url and ws_url".into())),
+                other => return Err(bad("venues.polymarket.environment", format!("{other:?} is not sim, production or custom"))),
+            }
+            if p.environment != "sim" && p.private_key_path.is_none() && p.private_key_env.is_none() {
+                return Err(bad("venues.polymarket.private_key_path", "a real venue needs private_key_path or private_key_env".into()));
+            }
+            if ![0, 1, 2].contains(&p.signature_type) {
+                return Err(bad("venues.polymarket.signature_type", format!("{} is not 0 (EOA), 1 (proxy) or 2 (Safe)", p.signature_type)));
+            }
+        }
+        let a = &self.venues.amm;
+        if a.enabled {
+            match a.environment.as_str() {
+                "sim" if !self.sim.amm => return Err(bad("venues.amm.environment", "sim needs [sim] amm = true".into())),
+                "sim" => {}
+                "custom" if !a.rpc_url.is_empty() && a.private_key_path.is_some() => {}
+                "custom" => return Err(bad("venues.amm.rpc_url", "custom environment needs rpc_url and private_key_path".into())),
+                other => return Err(bad("venues.amm.environment", format!("{other:?} is not sim or custom"))),
+            }
+        }
+        let real = (k.enabled && k.environment != "sim") || (p.enabled && p.environment != "sim") || (a.enabled && a.environment != "sim");
+        if self.execution.paper && real {
+            return Err(bad("execution.paper", "paper mode trades against the simulators only, but a venue points at a real environment".into()));
+        }
+        let uses_sim = (k.enabled && k.environment == "sim") || (p.enabled && p.environment == "sim") || (a.enabled && a.environment == "sim");
+        if uses_sim && !self.sim.enabled {
+            return Err(bad("sim.enabled", "a venue has environment = \"sim\" but [sim] is disabled".into()));
+        }
+        if self.engine.depth == 0 || self.engine.depth > 100 {
+            return Err(bad("engine.depth", format!("{} is outside 1..=100", self.engine.depth)));
+        }
         Ok(())
     }
 }

@@ -22,7 +22,8 @@ use crate::risk::{Reject, RiskLimits, RiskState};
 /// A strategy as the engine calls it (the WASM runtime's slots implement this;
 /// so do native strategies in tests and benchmarks).
 pub trait Scorer {
-    fn name(&self) -> String;
+    /// Cheap to call on the hot path (an `Arc` clone, no allocation).
+    fn name(&self) -> std::sync::Arc<str>;
     fn score(
         &self,
         link: u32,
@@ -101,6 +102,7 @@ pub struct Rejection {
     pub strategy: String,
     pub link: u32,
     pub link_name: String,
+    pub link_store_id: Option<i64>,
     pub opportunity: Opportunity,
     pub reason: Reject,
     pub at: TimestampMs,
@@ -162,7 +164,7 @@ pub struct Engine {
     closing: HashSet<u64>,
     settled: HashMap<MarketId, Option<Side>>,
     last_reject: HashMap<(u32, &'static str), TimestampMs>,
-    proposals: Vec<(String, Opportunity)>,
+    proposals: Vec<(std::sync::Arc<str>, Opportunity)>,
 }
 
 impl Engine {
@@ -245,6 +247,7 @@ impl Engine {
         });
         let link = link.clone();
         for (strategy, opp) in std::mem::take(&mut self.proposals) {
+            let strategy = strategy.to_string();
             metrics::opportunity(&strategy, "found", "");
             match recheck(&self.markets, &self.risk, &link, &self.buf, &opp, now, resolves) {
                 Ok(checked) => {
@@ -282,6 +285,7 @@ impl Engine {
                             strategy,
                             link: link.id,
                             link_name: link.spec.name.clone(),
+                            link_store_id: link.spec.store_id,
                             opportunity: opp,
                             reason,
                             at: now,

@@ -85,6 +85,9 @@ pub struct Links {
     links: Vec<Link>,
     by_market: HashMap<MarketId, Vec<u32>>,
     by_name: HashMap<String, u32>,
+    /// The same outcomes proposed twice (config and a matcher) are one link:
+    /// two links with the same legs would trade the same edge twice.
+    by_legs: HashMap<Vec<Vec<(MarketId, u8)>>, u32>,
 }
 
 impl Links {
@@ -113,6 +116,18 @@ impl Links {
                 return Err(format!("link {}: a leg appears twice", spec.name));
             }
         }
+        let mut canonical: Vec<Vec<(MarketId, u8)>> = outcomes
+            .iter()
+            .map(|legs| {
+                let mut v: Vec<(MarketId, u8)> = legs.iter().map(|&(m, s)| (m, s.code() as u8)).collect();
+                v.sort();
+                v
+            })
+            .collect();
+        canonical.sort();
+        if let Some(&existing) = self.by_legs.get(&canonical) {
+            return Ok(existing);
+        }
         for &(m, _) in outcomes.iter().flatten() {
             let v = self.by_market.entry(m).or_default();
             if !v.contains(&id) {
@@ -120,6 +135,7 @@ impl Links {
             }
         }
         self.by_name.insert(spec.name.clone(), id);
+        self.by_legs.insert(canonical, id);
         self.links.push(Link { id, spec, outcomes });
         Ok(id)
     }
@@ -253,5 +269,6 @@ resolves_at = "2026-12-17T19:00:00Z"
         assert_eq!(links.touching(1), &[l2]);
         assert_eq!(links.add(spec("a", "kalshi:Z:yes", "kalshi:Z:no"), &mut intern).unwrap(), l1);
         assert!(links.add(spec("dup", "kalshi:A:yes", "kalshi:A:yes"), &mut intern).is_err());
+        assert_eq!(links.add(spec("same-legs", "kalshi:A:no", "kalshi:A:yes"), &mut intern).unwrap(), l1, "same legs, one link");
     }
 }

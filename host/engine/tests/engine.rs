@@ -30,8 +30,8 @@ impl Greedy {
 }
 
 impl Scorer for Greedy {
-    fn name(&self) -> String {
-        "greedy".into()
+    fn name(&self) -> Arc<str> {
+        Arc::from("greedy")
     }
     fn score(&self, link: u32, now: i64, resolves: i64, legs: &mut LegsBuf) -> Result<Option<Opportunity>, String> {
         let c = Candidate::new(link, now, resolves, &legs.legs, &legs.data).map_err(|e| e.to_string())?;

@@ -1,0 +1,345 @@
+//! The trading loop: market updates in, through the engine, out to execution;
+//! execution's outcomes back into the engine; the store and metrics kept up
+//! to date on the side.
+//!
+//! One task owns the engine (its state is single-threaded by design and the
+//! hot path takes microseconds); every order round trip runs in its own task
+//! and reports back over a channel, so a slow venue never stalls pricing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbytron_engine::metrics::{PNL_REALIZED, PNL_UNREALIZED, TICK_TO_DECISION};
+use arbytron_engine::{Action, Engine, EntryPlan, Rejection};
+use arbytron_execution::reconcile::MarketRef;
+use arbytron_execution::{EntryOutcome, Executor, ExitOutcome};
+use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
+use arbytron_portfolio::Drift;
+use arbytron_runtime::StrategySet;
+use arbytron_sdk::{Money, Venue};
+use arbytron_store::{OpportunityLeg, OpportunityRecord, OpportunityResult, PnlSnapshot, Store};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::control::Control;
+use crate::strategies::WasmStrategies;
+
+pub fn now_ms() -> TimestampMs {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// What execution tells the engine.
+enum Feedback {
+    Entry(Box<EntryPlan>, EntryOutcome),
+    Exit(ExitOutcome),
+    Settled(ExitOutcome),
+    Drift(Vec<Drift>),
+}
+
+/// What `/status` shows about trading.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TradingStatus {
+    pub markets: usize,
+    pub links: usize,
+    pub bundles_open: usize,
+    pub exposure: BTreeMap<String, String>,
+    pub realized_pnl: String,
+    pub unrealized_pnl: String,
+    pub entries: u64,
+    pub exits: u64,
+    pub settlements: u64,
+    pub rejections_recorded: u64,
+    pub blocked_markets: Vec<String>,
+    pub updates: u64,
+}
+
+pub struct PipelineConfig {
+    pub reconcile_every: Duration,
+    pub snapshot_every: Duration,
+}
+
+/// Map a market to what execution needs to rebuild a leg after a restart.
+pub fn market_ref(engine: &Engine, key: &MarketKey) -> Option<MarketRef> {
+    let id = engine.markets.id(key)?;
+    let s = engine.markets.get(id)?;
+    let side = arbytron_sdk::Side::Yes;
+    Some(MarketRef { id, tick: s.tick(), pool: s.pool_outcome(side).map(|(a, o)| (a.to_string(), o as u32)) })
+}
+
+fn dollars(m: Money) -> f64 {
+    // For display only (Prometheus gauges are floats); accounting stays exact.
+    m.micros() as f64 / 1e6
+}
+
+/// Run the loop until `shutdown`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    mut engine: Engine,
+    strategies: Arc<StrategySet>,
+    executor: Arc<Executor>,
+    store: Store,
+    mut updates: mpsc::Receiver<MarketUpdate>,
+    control: Arc<Control>,
+    cfg: PipelineConfig,
+    shutdown: CancellationToken,
+) {
+    let scorers = WasmStrategies(strategies);
+    let (fb_tx, mut fb_rx) = mpsc::unbounded_channel::<Feedback>();
+    let status = Arc::new(Mutex::new(TradingStatus::default()));
+    {
+        let status = status.clone();
+        control.set_status_source(move || serde_json::to_value(&*status.lock()).unwrap_or_default());
+    }
+    let mut realized = store.realized_pnl_since(0).await.unwrap_or_default();
+    let mut st = TradingStatus::default();
+    let mut gauges = tokio::time::interval(Duration::from_secs(1));
+    let mut reconcile = tokio::time::interval(cfg.reconcile_every);
+    let mut snapshots = tokio::time::interval(cfg.snapshot_every);
+    reconcile.tick().await; // the first check runs after one interval, not at once
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(fb) = fb_rx.recv() => {
+                handle_feedback(&mut engine, fb, &mut realized, &mut st, &store, &mut |b| {
+                    tracing::info!(bundle = b, "bundle closed");
+                });
+            }
+            update = updates.recv() => {
+                let Some(update) = update else { break };
+                st.updates += 1;
+                let started = Instant::now();
+                let now = now_ms();
+                let actions = engine.on_update(&update, now, &scorers);
+                let kind = if actions.iter().any(|a| matches!(a, Action::Enter(_) | Action::Exit(_))) { "decision" } else { "none" };
+                TICK_TO_DECISION.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
+                for action in actions {
+                    dispatch(action, &executor, &store, &fb_tx, &mut st);
+                }
+            }
+            _ = gauges.tick() => {
+                let now = now_ms();
+                engine.publish_gauges(now);
+                let held_cost: Money = engine.held().map(|h| h.cost).sum();
+                let unrealized = engine.mark_to_bids() - held_cost;
+                PNL_REALIZED.with_label_values::<&str>(&[]).set(dollars(realized));
+                PNL_UNREALIZED.with_label_values::<&str>(&[]).set(dollars(unrealized));
+                st.markets = engine.markets.len();
+                st.links = engine.links.len();
+                st.bundles_open = engine.held().count();
+                st.exposure = engine.risk.exposure_by_venue().iter().map(|(v, m)| (v.to_string(), m.to_string())).collect();
+                st.realized_pnl = realized.to_string();
+                st.unrealized_pnl = unrealized.to_string();
+                st.blocked_markets = engine.risk.blocked_markets().map(|(_, (name, _))| name.clone()).collect();
+                *status.lock() = st.clone();
+            }
+            _ = reconcile.tick() => {
+                let (ex, tx) = (executor.clone(), fb_tx.clone());
+                tokio::spawn(async move {
+                    let drifts = ex.check_positions().await;
+                    let _ = tx.send(Feedback::Drift(drifts));
+                });
+            }
+            _ = snapshots.tick() => {
+                let held_cost: Money = engine.held().map(|h| h.cost).sum();
+                let snap = PnlSnapshot {
+                    ts: now_ms(),
+                    realized,
+                    unrealized: engine.mark_to_bids() - held_cost,
+                    exposure: engine.risk.exposure_by_venue().iter().map(|(v, m)| (*v, *m)).collect(),
+                };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.record_pnl_snapshot(&snap).await {
+                        tracing::warn!(error = %e, "could not record a PnL snapshot");
+                    }
+                });
+            }
+        }
+    }
+    tracing::info!("trading loop stopped");
+}
+
+fn dispatch(
+    action: Action,
+    executor: &Arc<Executor>,
+    store: &Store,
+    fb: &mpsc::UnboundedSender<Feedback>,
+    st: &mut TradingStatus,
+) {
+    match action {
+        Action::Enter(plan) => {
+            tracing::info!(
+                strategy = %plan.strategy, link = %plan.link_name, quantity = %plan.quantity, cost = %plan.cost,
+                profit = %plan.profit, apy_ppm = plan.annualized_ppm,
+                legs = %plan.legs.iter().map(|l| format!("{} {} {} @ {}", l.venue, l.market.symbol, l.side.as_str(), l.limit_price)).collect::<Vec<_>>().join(" + "),
+                "opportunity taken: buying every leg"
+            );
+            let (ex, tx) = (executor.clone(), fb.clone());
+            tokio::spawn(async move {
+                let out = ex.enter(&plan).await;
+                let _ = tx.send(Feedback::Entry(Box::new(plan), out));
+            });
+        }
+        Action::Exit(plan) => {
+            tracing::info!(strategy = %plan.strategy, bundle = plan.bundle, "exit: selling the bundle back");
+            let (ex, tx) = (executor.clone(), fb.clone());
+            tokio::spawn(async move {
+                let out = ex.exit(&plan).await;
+                let _ = tx.send(Feedback::Exit(out));
+            });
+        }
+        Action::Settle(plan) => {
+            let (ex, tx) = (executor.clone(), fb.clone());
+            tokio::spawn(async move {
+                let out = ex.settle(&plan).await;
+                let _ = tx.send(Feedback::Settled(out));
+            });
+        }
+        Action::Rejected(r) => {
+            st.rejections_recorded += 1;
+            let store = store.clone();
+            tokio::spawn(async move { record_rejection(&store, &r).await });
+        }
+    }
+}
+
+fn opportunity_record(
+    strategy: &str,
+    link: Option<i64>,
+    o: &arbytron_sdk::Opportunity,
+    at: TimestampMs,
+    result: OpportunityResult,
+    reason: String,
+    bundle: Option<i64>,
+    legs: Vec<OpportunityLeg>,
+) -> OpportunityRecord {
+    OpportunityRecord {
+        ts: at,
+        strategy: strategy.to_string(),
+        link_id: link.unwrap_or(0),
+        quantity: o.quantity,
+        cost: o.cost,
+        fees: o.fees,
+        payout: o.payout,
+        profit: o.profit,
+        return_ppm: o.return_ppm,
+        annualized_ppm: o.annualized_ppm,
+        result,
+        reason,
+        bundle_id: bundle,
+        legs,
+    }
+}
+
+async fn record_rejection(store: &Store, r: &Rejection) {
+    if r.link_store_id.is_none() {
+        return; // links not in the store (tests, benchmarks) have nowhere to record against
+    }
+    let rec = opportunity_record(
+        &r.strategy,
+        r.link_store_id,
+        &r.opportunity,
+        r.at,
+        OpportunityResult::Rejected,
+        format!("{}: {}", r.reason.label(), r.reason),
+        None,
+        Vec::new(),
+    );
+    if let Err(e) = store.record_opportunity(&rec).await {
+        tracing::warn!(error = %e, "could not record a rejected opportunity");
+    }
+}
+
+fn handle_feedback(
+    engine: &mut Engine,
+    fb: Feedback,
+    realized: &mut Money,
+    st: &mut TradingStatus,
+    store: &Store,
+    closed: &mut dyn FnMut(u64),
+) {
+    let now = now_ms();
+    let breaker = |engine: &mut Engine, errors: &[Venue]| {
+        for v in errors {
+            engine.risk.venue_error(*v, now);
+        }
+    };
+    match fb {
+        Feedback::Entry(plan, out) => {
+            *realized += out.realized;
+            breaker(engine, &out.venue_errors);
+            if out.held.is_some() {
+                st.entries += 1;
+            }
+            if let Some(h) = &out.held {
+                tracing::info!(
+                    bundle = h.bundle, strategy = %plan.strategy, quantity = %h.quantity, cost = %h.cost,
+                    "bundle opened: hedged on every leg"
+                );
+            } else {
+                tracing::info!(strategy = %plan.strategy, link = %plan.link_name, status = ?out.status, realized = %out.realized, "entry did not open a bundle");
+            }
+            engine.entry_finished(out.provisional, out.link, out.held.clone(), out.realized, now);
+            let legs = plan
+                .legs
+                .iter()
+                .map(|l| OpportunityLeg {
+                    venue: l.venue,
+                    symbol: l.market.symbol.clone(),
+                    side: l.side,
+                    quantity: l.quantity,
+                    limit_price: l.limit_price,
+                    amount: l.amount,
+                    fee: l.fee,
+                })
+                .collect();
+            let rec = opportunity_record(
+                &plan.strategy,
+                plan.link_store_id,
+                &plan.opportunity,
+                plan.decided_at,
+                OpportunityResult::Taken,
+                String::new(),
+                out.bundle.map(|b| b as i64),
+                legs,
+            );
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.record_opportunity(&rec).await {
+                    tracing::warn!(error = %e, "could not record a taken opportunity");
+                }
+            });
+        }
+        Feedback::Exit(out) => {
+            *realized += out.realized;
+            breaker(engine, &out.venue_errors);
+            st.exits += 1;
+            tracing::info!(bundle = out.bundle, status = ?out.status, realized = %out.realized, total_realized = %realized, "bundle exited early");
+            if out.remaining.is_none() {
+                closed(out.bundle);
+            }
+            engine.exit_finished(out.bundle, out.remaining, out.realized, now);
+        }
+        Feedback::Settled(out) => {
+            *realized += out.realized;
+            st.settlements += 1;
+            tracing::info!(bundle = out.bundle, realized = %out.realized, total_realized = %realized, "bundle settled");
+            engine.exit_finished(out.bundle, None, out.realized, now);
+        }
+        Feedback::Drift(drifts) => {
+            let drifted: HashMap<MarketKey, &Drift> = drifts.iter().map(|d| (d.market.clone(), d)).collect();
+            let ids: Vec<(u32, String)> = engine.markets.iter().map(|(id, s)| (id, s.key.to_string())).collect();
+            for (id, name) in ids {
+                let key = engine.markets.get(id).map(|s| s.key.clone());
+                match key.as_ref().and_then(|k| drifted.get(k)) {
+                    Some(d) => engine.risk.block_market(id, &name, &format!("ours {} vs venue {}", d.ours, d.venue)),
+                    None => engine.risk.unblock_market(id),
+                }
+            }
+        }
+    }
+}

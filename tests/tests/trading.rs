@@ -1,0 +1,217 @@
+//! The trading core end to end over the simulators, with the real WASM
+//! strategies and the real PostgreSQL: dislocations found and bought on both
+//! venues at once, exits when prices converge, faults repaired, stale feeds and
+//! the kill switch respected, and realised PnL equal to the venues' balances.
+
+use std::time::Duration;
+
+use arbytron::service::{self, Role, Service};
+use arbytron::world::{KALSHI_DEMO_KEY_ID, cpi_markets, fed_markets};
+use arbytron_sdk::{Money, Price, Qty};
+use arbytron_sim::polymarket::demo_account;
+use arbytron_sim::scenario::Fault;
+use arbytron_store::{BundleRecord, BundleStatus, OpportunityFilter, OpportunityResult, Store};
+use arbytron_tests::{TestDb, init_logs, settings, wait_until};
+
+const MIN: Duration = Duration::from_secs(60);
+
+struct Harness {
+    svc: Service,
+    store: Store,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+    k0: Money,
+    p0: Money,
+}
+
+impl Harness {
+    async fn start(extra: &str) -> Harness {
+        init_logs();
+        let db = TestDb::create().await;
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path(), &db.url, extra);
+        let svc = service::start(&s, Role::All).await.expect("service starts");
+        let store = Store::connect(&db.url).await.unwrap();
+        let w = svc.world.as_ref().unwrap();
+        let k0 = w.kalshi.as_ref().unwrap().balance(KALSHI_DEMO_KEY_ID);
+        let p0 = w.polymarket.as_ref().unwrap().balance(&demo_account().api_key).unwrap();
+        // Books are live once the engine has seen updates from both venues.
+        let addr = svc.admin_addr;
+        wait_until("books from both venues", MIN, || async move {
+            status(addr).await["trading"]["updates"].as_u64().unwrap_or(0) >= 9
+        })
+        .await;
+        Harness { svc, store, _db: db, _dir: dir, k0, p0 }
+    }
+
+    fn kalshi(&self) -> &arbytron_sim::kalshi::Handle {
+        self.svc.world.as_ref().unwrap().kalshi.as_ref().unwrap()
+    }
+
+    fn poly(&self) -> &arbytron_sim::polymarket::Handle {
+        self.svc.world.as_ref().unwrap().polymarket.as_ref().unwrap()
+    }
+
+    /// Change of both simulated accounts' cash since the start.
+    fn balance_change(&self) -> Money {
+        (self.kalshi().balance(KALSHI_DEMO_KEY_ID) - self.k0)
+            + (self.poly().balance(&demo_account().api_key).unwrap() - self.p0)
+    }
+
+    async fn bundles(&self) -> Vec<BundleRecord> {
+        let taken = self
+            .store
+            .opportunities(&OpportunityFilter { result: Some(OpportunityResult::Taken), ..OpportunityFilter::default() })
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for o in taken {
+            if let Some(id) = o.record.bundle_id
+                && let Some(b) = self.store.bundle(id).await.unwrap()
+            {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    async fn wait_bundle(&self, what: &str, pred: impl Fn(&BundleRecord) -> bool) -> BundleRecord {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(b) = self.bundles().await.into_iter().find(|b| pred(b)) {
+                return b;
+            }
+            assert!(start.elapsed() < MIN, "timed out waiting for a bundle: {what}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.svc.stop().await;
+    }
+}
+
+async fn status(addr: std::net::SocketAddr) -> serde_json::Value {
+    let r = reqwest::get(format!("http://{addr}/status")).await;
+    match r {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+fn p(s: &str) -> Price {
+    Price::parse(s).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cross_venue_dislocation_is_bought_exited_and_accounted_to_the_cent() {
+    let h = Harness::start("").await;
+    let (_, cpi_poly) = cpi_markets();
+    // Polymarket's CPI market drops 12 cents under Kalshi's.
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    let b = h.wait_bundle("CPI bundle opened", |b| b.status == BundleStatus::Open && b.legs.len() == 2).await;
+    assert!(b.quantity.is_positive());
+    assert!(b.cost < b.quantity.payout(), "bought below the guaranteed payout: {b:?}");
+    let venues: Vec<_> = b.legs.iter().map(|l| l.market.venue).collect();
+    assert!(venues.contains(&arbytron_sdk::Venue::Kalshi) && venues.contains(&arbytron_sdk::Venue::PolymarketClob));
+    assert!(b.legs.iter().all(|l| l.quantity == b.quantity), "hedged: every leg holds the bundle quantity");
+    // The simulators hold the same positions.
+    let kpos = h.kalshi().positions(KALSHI_DEMO_KEY_ID);
+    let kleg = b.legs.iter().find(|l| l.market.venue == arbytron_sdk::Venue::Kalshi).unwrap();
+    let signed = if kleg.side == arbytron_sdk::Side::Yes { kleg.quantity } else { -kleg.quantity };
+    assert!(kpos.iter().any(|(t, q)| *t == kleg.market.symbol && *q == signed), "kalshi positions {kpos:?}");
+
+    // Prices converge: the strategy sells the bundle back early.
+    h.poly().set_fair(&cpi_poly.symbol, p("0.45"));
+    let closed = h.wait_bundle("CPI bundle closed", |x| x.id == b.id && x.status == BundleStatus::Closed).await;
+    // Polymarket trades settle a moment after they match.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let realized: Money = h.bundles().await.iter().map(|b| b.realized_pnl).sum();
+    let change = h.balance_change();
+    assert!(
+        (realized - change).micros().abs() < 10_000,
+        "realised PnL {realized} must equal the change of the venue balances {change} to the cent"
+    );
+    assert!(closed.realized_pnl.is_positive(), "an early exit after convergence makes money: {closed:?}");
+    // Everything was recorded: the opportunity, the orders, the fills.
+    let orders = h.store.orders_for_bundle(closed.id).await.unwrap();
+    assert!(orders.len() >= 4, "two entry and two exit orders: {orders:?}");
+    assert!(h.store.unresolved_orders().await.unwrap().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_three_outcome_bundle_across_two_venues_is_found_and_executed() {
+    let h = Harness::start("").await;
+    let fed = fed_markets();
+    // Kalshi's 25bp-cut market drops: Hold + Cut25 + Cut50 cost under $1.
+    h.kalshi().set_fair(&fed[1].0.symbol, p("0.20"));
+    let b = h.wait_bundle("Fed bundle opened", |b| b.status == BundleStatus::Open && b.legs.len() == 3).await;
+    assert!(b.cost < b.quantity.payout());
+    assert!(b.legs.iter().any(|l| l.market == fed[1].0), "the cheap outcome was bought on Kalshi: {b:?}");
+    assert!(b.legs.iter().all(|l| l.quantity == b.quantity));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_leg_and_a_partial_fill_leave_no_unhedged_exposure() {
+    let h = Harness::start("").await;
+    let (cpi_kalshi, cpi_poly) = cpi_markets();
+    // Every Polymarket order is rejected: the Kalshi leg must be sold back.
+    h.poly().fault(Fault::RejectOrders { count: 100 });
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    let b = h.wait_bundle("failed bundle", |b| b.status == BundleStatus::Failed).await;
+    assert_eq!(b.quantity, Qty::ZERO);
+    let net: Qty = h.kalshi().positions(KALSHI_DEMO_KEY_ID).iter().filter(|(t, _)| *t == cpi_kalshi.symbol).map(|(_, q)| *q).sum();
+    assert_eq!(net, Qty::ZERO, "no unhedged Kalshi exposure is left");
+    assert!(b.realized_pnl <= Money::ZERO, "the round trip's loss is accounted: {b:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let change = h.balance_change();
+    assert!((b.realized_pnl - change).micros().abs() < 10_000, "loss {} equals the cash lost {change}", b.realized_pnl);
+    h.poly().fault(Fault::RejectOrders { count: 0 });
+    h.poly().set_fair(&cpi_poly.symbol, p("0.45"));
+    h.stop().await;
+
+    // A partial fill on Kalshi is completed (or trimmed): the bundle ends hedged.
+    let h = Harness::start("").await;
+    h.kalshi().fault(Fault::PartialFills { count: 1, ppm: 400_000 });
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    let b = h.wait_bundle("bundle after a partial fill", |b| b.status == BundleStatus::Open).await;
+    assert!(b.legs.iter().all(|l| l.quantity == b.quantity), "hedged after the repair: {b:?}");
+    let orders = h.store.orders_for_bundle(b.id).await.unwrap();
+    assert!(orders.len() >= 3, "the repair sent another order: {orders:?}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
+    let h = Harness::start("").await;
+    let (cpi_kalshi, cpi_poly) = cpi_markets();
+    // Polymarket's feed freezes; then Kalshi's side moves. The frozen book
+    // goes stale and nothing trades until it thaws.
+    h.poly().fault(Fault::Freeze { ms: 9_000 });
+    tokio::time::sleep(Duration::from_millis(6_000)).await; // past max_book_age_ms
+    h.kalshi().set_fair(&cpi_kalshi.symbol, p("0.57"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(h.bundles().await.is_empty(), "nothing trades on a frozen book");
+    let stale = reqwest::get(format!("http://{}/metrics", h.svc.admin_addr)).await.unwrap().text().await.unwrap();
+    assert!(stale.contains("arbytron_book_stale{venue=\"polymarket-clob\"}"), "stale books are visible");
+    // Once it thaws the opportunity is taken.
+    h.wait_bundle("trade after the thaw", |b| b.status == BundleStatus::Open).await;
+    h.kalshi().set_fair(&cpi_kalshi.symbol, p("0.45"));
+    h.stop().await;
+
+    // The kill switch: engaged, a dislocation is not traded; released, it is.
+    let h = Harness::start("").await;
+    let client = reqwest::Client::new();
+    let r = client.post(format!("http://{}/kill", h.svc.admin_addr)).send().await.unwrap();
+    assert!(r.status().is_success());
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(h.bundles().await.is_empty(), "no new trade while killed");
+    client.post(format!("http://{}/resume", h.svc.admin_addr)).send().await.unwrap();
+    // The next update trades.
+    h.poly().set_fair(&cpi_poly.symbol, p("0.32"));
+    h.wait_bundle("trade after resume", |b| b.status == BundleStatus::Open).await;
+    h.stop().await;
+}
