@@ -181,6 +181,9 @@ pub struct TokenIndex {
 }
 
 impl TokenIndex {
+    /// A token in at most this many items is always followed.
+    pub const RARE: usize = 64;
+
     pub fn new() -> TokenIndex {
         TokenIndex::default()
     }
@@ -193,10 +196,11 @@ impl TokenIndex {
     }
 
     /// Items sharing at least `min_shared` tokens with `tokens`, ignoring
-    /// tokens found in more than `max_df_ppm` of all items (too common to
-    /// discriminate); sorted by the number of shared tokens, most first.
+    /// tokens found in more than `max_df_ppm` of all items and in more than
+    /// [`TokenIndex::RARE`] items (too common to discriminate, and too costly
+    /// to follow); sorted by the number of shared tokens, most first.
     pub fn candidates(&self, tokens: &BTreeSet<String>, min_shared: usize, max_df_ppm: u32) -> Vec<(usize, usize)> {
-        let limit = (self.items as u64 * max_df_ppm as u64 / 1_000_000).max(1) as usize;
+        let limit = ((self.items as u64 * max_df_ppm as u64 / 1_000_000) as usize).max(Self::RARE);
         let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
         for t in tokens {
             if let Some(p) = self.postings.get(t)
@@ -277,8 +281,11 @@ mod tests {
         assert_eq!(c[0], (0, 3)); // fed, rates, mar (cut vs cuts differ)
         assert!(c.iter().any(|&(i, _)| i == 2));
         assert!(!c.iter().any(|&(i, _)| i == 1));
-        // "mar" is in 2 of 3 items: ignoring tokens above 50% frequency drops it.
-        let c = ix.candidates(&tokens("March"), 1, 500_000);
-        assert!(c.is_empty());
+        // Common tokens are dropped only once they are in more than RARE items.
+        for i in 3..200 {
+            ix.insert(i, &tokens(&format!("Snow in March {i}")));
+        }
+        assert!(ix.candidates(&tokens("March"), 1, 500_000).is_empty());
+        assert_eq!(ix.candidates(&tokens("Fed March"), 1, 500_000).len(), 2);
     }
 }
