@@ -32,13 +32,15 @@
 //!   is bounded: a Kalshi leg's fee is rounded up to the cent per order, so `P`
 //!   inside a segment can exceed both ends by less than one cent per Kalshi leg
 //!   (plus $0.00001 per Polymarket fill and a micro-dollar per fill of cash
-//!   rounding). We recover almost all of that: around every breakpoint whose
-//!   profit is within that bound of the best (or of zero, before any), we
-//!   walk the Kalshi legs' cent steps down and up; between two steps every fee
-//!   is flat and the profit linear, so the sizes just before a step are the
-//!   only places rounding can hide more. Tests compare with brute force over
-//!   every lot (with and without a capital limit): the search is exactly
-//!   optimal in over 99% of random cases and never outside the bound.
+//!   rounding). We recover most of that: in every segment whose better end
+//!   is within that bound of the best (or of zero, before any), we walk the
+//!   Kalshi legs' cent steps from the better end inwards; between two steps
+//!   every fee is flat and the profit linear, so the sizes just before a step
+//!   are the only places rounding can hide more (with one Kalshi leg the
+//!   first step point is the best, with several the walk goes up to
+//!   [`WALK_STEPS`] steps). Tests compare with brute force over every lot
+//!   (with and without a capital limit): the search is exactly optimal in
+//!   about 98% of random cases, and never outside the bound.
 //! - **Early stop**: once every leg trades and even the cheapest next
 //!   contracts (price plus fee before rounding, per outcome) sum to $1, no
 //!   larger size can earn more (beyond the same rounding bound), so the sweep
@@ -46,7 +48,9 @@
 //! - **With pools**: a pool's cost is curved, so the optimum can sit inside a
 //!   segment. We enumerate the choices of legs (bounded, see
 //!   [`MAX_CHOICES`]), and for each, `P_choice` is concave: a golden-section
-//!   search on the lot grid finds its maximum (plus the breakpoints, as above).
+//!   search on the lot grid finds its maximum, then the Kalshi cent steps
+//!   around it are walked as above. The pool's integer rounding leaves
+//!   plateaus of a few micro-dollars; tests compare with brute force.
 //! - **Constraints**: `max_capital` (cost is monotone in `Q` for a fixed
 //!   choice, so the largest affordable size is found by bisection), minimum
 //!   profit, minimum return and annualised return (checked at every evaluated
@@ -336,6 +340,11 @@ pub fn profit_curve(c: &Candidate<'_>, limits: &Limits) -> Vec<CurvePoint> {
 
 /// Outcomes a bundle may have (a neg-risk event with more is not a candidate we size).
 pub const MAX_OUTCOMES: usize = 64;
+
+/// Cent steps walked from one size when looking for rounding pockets: where
+/// profit is flat, every step is within rounding of the best and the walk
+/// would never end; the documented bound holds whatever this is.
+pub const WALK_STEPS: usize = 6;
 
 enum Kind {
     Book {
@@ -768,7 +777,14 @@ impl<'a> Model<'a> {
 
     /// The best size for one choice of legs (`Some`) or the cheapest leg per outcome (`None`).
     fn search(&self, choice: Option<&[usize]>) -> Option<Best> {
-        let mut s = Searcher { model: self, choice, best: None, used: [0; MAX_OUTCOMES] };
+        let mut s = Searcher {
+            model: self,
+            choice,
+            best: None,
+            used: [0; MAX_OUTCOMES],
+            segments: [Segment::default(); 8],
+            segments_len: 0,
+        };
         let has_pool = choice.is_some_and(|ch| ch.iter().any(|&i| matches!(self.legs[i].kind, Kind::Pool { .. })));
         if has_pool {
             // Concave for a fixed choice: golden section over the affordable range.
@@ -780,11 +796,13 @@ impl<'a> Model<'a> {
                     s.bisect_limit(lo, q);
                 }
             }
+            // Kalshi's cent rounding: the steps around the best size.
+            s.refine_kalshi();
         } else {
+            // The segments on either side of the best breakpoint are walked here.
             s.sweep();
+            s.refine_segments();
         }
-        // Kalshi's cent rounding: just below the last fee step of each Kalshi leg.
-        s.refine_kalshi();
         s.best
     }
 
@@ -979,16 +997,35 @@ struct Searcher<'m, 'a, 'c> {
     choice: Option<&'c [usize]>,
     best: Option<Best>,
     used: [usize; MAX_OUTCOMES],
+    /// Segments where Kalshi rounding may hide a better size (the most promising kept).
+    segments: [Segment; 8],
+    segments_len: usize,
+}
+
+/// Two consecutive breakpoints with a bundle, and their profits.
+#[derive(Copy, Clone, Debug, Default)]
+struct Segment {
+    from: i64,
+    from_profit: i64,
+    to: i64,
+    to_profit: i64,
+}
+
+impl Segment {
+    fn top(&self) -> i64 {
+        self.from_profit.max(self.to_profit)
+    }
 }
 
 impl Searcher<'_, '_, '_> {
     /// Evaluate `q`: `None` if no bundle exists there, `Some(meets limits)` otherwise.
     fn try_point(&mut self, q: i64) -> Option<bool> {
-        self.try_point_why(q).map(|v| v == Verdict::Ok)
+        self.eval(q).map(|(_, v)| v == Verdict::Ok)
     }
 
-    /// Evaluate `q`, saying which kind of limit it fails.
-    fn try_point_why(&mut self, q: i64) -> Option<Verdict> {
+    /// Evaluate `q` once: its cost and which kind of limit it fails, keeping
+    /// it as the best if it is; leaves the legs used in `self.used`.
+    fn eval(&mut self, q: i64) -> Option<(i64, Verdict)> {
         let cost = self.model.total_cost(q, self.choice, &mut self.used)?;
         if self.model.meets_limits(q, cost) {
             let profit = q - cost;
@@ -999,18 +1036,19 @@ impl Searcher<'_, '_, '_> {
                 }
                 self.best = Some(Best { q, profit, choice });
             }
-            return Some(Verdict::Ok);
+            return Some((cost, Verdict::Ok));
         }
         // Capital and return floors bind at the top of a range of good sizes;
         // a profit below the floor does not (a smaller size there earns more).
         let l = &self.model.limits;
-        Some(if cost > l.max_capital.micros() {
+        let verdict = if cost > l.max_capital.micros() {
             Verdict::OverCapital
         } else if (l.min_return_ppm > 0 || l.min_annualized_ppm > 0) && q - cost >= l.min_profit.micros().max(1) {
             Verdict::BelowReturn
         } else {
             Verdict::Unprofitable
-        })
+        };
+        Some((cost, verdict))
     }
 
     /// Every breakpoint in ascending order, bisecting towards any limit that
@@ -1026,12 +1064,23 @@ impl Searcher<'_, '_, '_> {
         };
         let mut prev_ok: Option<i64> = None;
         let mut prev_affordable: Option<i64> = None;
+        // The previous breakpoint with a bundle, and its profit.
+        let mut prev_point: Option<(i64, i64)> = None;
         model.merge_points(choice, |q| {
-            match self.try_point_why(q) {
+            let evaluated = self.eval(q);
+            // Kalshi's cent rounding can hide a better size (or a profitable
+            // pocket) inside the segment that ends here.
+            match evaluated {
+                Some((cost, Verdict::Ok | Verdict::Unprofitable | Verdict::BelowReturn)) => {
+                    self.note_segment(prev_point, q, cost);
+                    prev_point = Some((q, q - cost));
+                }
+                _ => prev_point = None,
+            }
+            match evaluated.map(|(_, v)| v) {
                 Some(Verdict::Ok) => {
                     prev_ok = Some(q);
                     prev_affordable = Some(q);
-                    self.refine_if_close(q);
                 }
                 Some(Verdict::OverCapital) => {
                     // Cost rises with size between breakpoints: the largest
@@ -1052,8 +1101,6 @@ impl Searcher<'_, '_, '_> {
                 Some(Verdict::Unprofitable) => {
                     prev_ok = None;
                     prev_affordable = Some(q);
-                    // Kalshi's cent rounding can hide a profitable pocket next to an unprofitable breakpoint.
-                    self.refine_if_close(q);
                 }
                 None => {
                     prev_ok = None;
@@ -1084,13 +1131,7 @@ impl Searcher<'_, '_, '_> {
 
     /// Profit at `q` for the golden search (infeasible sizes count as hopeless).
     fn profit_at(&mut self, q: i64) -> i64 {
-        match self.model.total_cost(q, self.choice, &mut self.used) {
-            Some(cost) => {
-                let _ = self.try_point(q);
-                q - cost
-            }
-            None => i64::MIN,
-        }
+        self.eval(q).map_or(i64::MIN, |(cost, _)| q - cost)
     }
 
     /// Between `a` (meets the limits) and `b` (a bundle that does not), the
@@ -1174,35 +1215,65 @@ impl Searcher<'_, '_, '_> {
         best_q
     }
 
-    /// After evaluating `q` (which left its legs in `used`): if its profit is
-    /// within rounding of the best so far (or of zero, before any), walk its
-    /// Kalshi legs' cent steps around it.
-    fn refine_if_close(&mut self, q: i64) {
+    /// After evaluating breakpoint `q` (cost `cost`, legs in `used`), note the
+    /// segment from the previous breakpoint `prev` (size and profit) if a
+    /// Kalshi leg trades in it: Kalshi's cent rounding can hide a better size
+    /// (or a profitable pocket) inside. The walks happen after the sweep, and
+    /// only in segments whose better end is within rounding of the final best.
+    fn note_segment(&mut self, prev: Option<(i64, i64)>, q: i64, cost: i64) {
+        let Some((pq, pp)) = prev else { return };
         let n = self.model.outcomes;
-        let mut legs = [0usize; MAX_OUTCOMES];
-        legs[..n].copy_from_slice(&self.used[..n]);
-        let slack = self.kalshi_slack(&legs[..n]);
-        if slack == 0 {
+        if self.kalshi_slack(&self.used[..n]) == 0 {
             return;
         }
-        let Some(cost) = self.model.total_cost(q, self.choice, &mut self.used) else { return };
-        let profit = q - cost;
-        let reference = self.best.map_or(0, |b| b.profit);
-        if profit + slack >= reference {
-            self.refine_at(q, profit, &legs[..n]);
+        let seg = Segment { from: pq, from_profit: pp, to: q, to_profit: q - cost };
+        if self.segments_len < self.segments.len() {
+            self.segments[self.segments_len] = seg;
+            self.segments_len += 1;
+        } else if let Some(worst) = self.segments.iter_mut().min_by_key(|s| s.top())
+            && worst.top() < seg.top()
+        {
+            *worst = seg;
+        }
+    }
+
+    /// Walk the cent steps inside the noted segments that could still beat the best.
+    fn refine_segments(&mut self) {
+        let n = self.model.outcomes;
+        for k in 0..self.segments_len {
+            let seg = self.segments[k];
+            let reference = self.best.map_or(0, |b| b.profit);
+            // Profit is linear in a segment apart from the steps: the better end
+            // says which way the hidden maximum lies.
+            let (start, profit, down) = if seg.to_profit >= seg.from_profit {
+                (seg.to, seg.to_profit, true)
+            } else {
+                (seg.from, seg.from_profit, false)
+            };
+            if self.model.total_cost(start, self.choice, &mut self.used).is_none() {
+                continue;
+            }
+            let mut legs = [0usize; MAX_OUTCOMES];
+            legs[..n].copy_from_slice(&self.used[..n]);
+            if profit + self.kalshi_slack(&legs[..n]) < reference {
+                continue;
+            }
+            self.refine_at(start, profit, &legs[..n], down, seg.from, seg.to);
         }
     }
 
     /// Try sizes just below each Kalshi leg's last cent steps before the best
     /// size (repeating from any better size found).
     fn refine_kalshi(&mut self) {
-        for _ in 0..3 {
+        for _ in 0..2 {
             let Some(best) = self.best else { return };
             let mut choice = [0usize; MAX_OUTCOMES];
             for (c, &b) in choice.iter_mut().zip(&best.choice[..self.model.outcomes]) {
                 *c = b as usize;
             }
-            self.refine_at(best.q, best.profit, &choice[..self.model.outcomes]);
+            let legs = &choice[..self.model.outcomes];
+            self.refine_at(best.q, best.profit, legs, true, i64::MIN, i64::MAX);
+            self.refine_at(best.q, best.profit, legs, false, i64::MIN, i64::MAX);
             if self.best.as_ref().is_some_and(|b| b.q == best.q) {
                 return;
             }
@@ -1216,12 +1287,13 @@ impl Searcher<'_, '_, '_> {
     }
 
     /// From size `q` (profit `profit`, bought with `legs`), visit the sizes
-    /// just before each nearby cent step of the Kalshi legs, downwards and
-    /// upwards: between steps every fee is flat and profit is linear, so these
-    /// are the only places rounding can hide a better size. A walk stops once
-    /// a step's profit is more than the slack below `profit` (rounding cannot
-    /// make up for the distance any more) or after 32 steps.
-    fn refine_at(&mut self, q: i64, profit: i64, legs: &[usize]) {
+    /// just before each cent step of the Kalshi legs, downwards (`down`) or
+    /// upwards, staying strictly inside `(lo, hi)`: between steps every fee is
+    /// flat and profit is linear, so these are the only places rounding can
+    /// hide a better size. The walk stops once a step's profit is more than
+    /// the slack below `profit` (rounding cannot make up for the distance any
+    /// more), at the bound, or after [`WALK_STEPS`] steps.
+    fn refine_at(&mut self, q: i64, profit: i64, legs: &[usize], down: bool, lo: i64, hi: i64) {
         let slack = self.kalshi_slack(legs);
         if slack == 0 {
             return;
@@ -1238,33 +1310,28 @@ impl Searcher<'_, '_, '_> {
         }
         let ks = &ks[..n];
         let lot = self.model.lot;
-        // Down: the nearest step below, again and again.
+        // One staircase alone: between steps profit follows the (linear) smooth
+        // curve, so the first step point in the walk's direction is the best
+        // (a second one absorbs per-fill rounding). Several staircases
+        // interleave, and the best mix can be further along.
+        let steps = if ks.len() <= 1 { 2 } else { WALK_STEPS };
         let mut cur = q;
-        for _ in 0..32 {
-            let Some(next) = ks.iter().filter_map(|&i| self.below_step(&self.model.legs[i], cur, 1)).max() else {
-                break;
+        for _ in 0..steps {
+            let next = if down {
+                // The nearest step below.
+                ks.iter().filter_map(|&i| self.below_step(&self.model.legs[i], cur, 1)).max()
+            } else {
+                // The last size before the nearest step above.
+                ks.iter().filter_map(|&i| self.flat_until(&self.model.legs[i], cur)).min()
             };
-            let Some(cost) = self.model.total_cost(next, self.choice, &mut self.used) else { break };
-            let _ = self.try_point(next);
-            if next - cost + slack < profit {
-                break;
-            }
-            cur = next;
-        }
-        // Up: the last size before the nearest step above, again and again.
-        let mut cur = q;
-        for _ in 0..32 {
-            let Some(next) = ks.iter().filter_map(|&i| self.flat_until(&self.model.legs[i], cur)).min() else {
-                break;
-            };
-            if next > cur {
-                let Some(cost) = self.model.total_cost(next, self.choice, &mut self.used) else { break };
-                let _ = self.try_point(next);
+            let Some(next) = next.filter(|&x| x > lo && x < hi) else { break };
+            if next != cur {
+                let Some((cost, _)) = self.eval(next) else { break };
                 if next - cost + slack < profit {
                     break;
                 }
             }
-            cur = next + lot;
+            cur = if down { next } else { next + lot };
         }
     }
 

@@ -343,13 +343,10 @@ fn sizing_matches_brute_force_on_small_books() {
         assert!(found >= brute - bound, "search {found} vs brute force {brute} (bound {bound}) on {legs:?}");
         total += 1;
         exact += (found == brute) as usize;
-        if found != brute {
-            eprintln!("gap {} (bound {bound}) cap {cap}", brute - found);
-        }
         profitable += (brute > 0) as usize;
     }
-    // The bound is rarely needed: the Kalshi refinement recovers cent steps.
-    assert!(exact * 10 >= total * 9, "exactly optimal in only {exact} of {total} cases");
+    // The bound is rarely needed: the cent-step walks recover almost all of it.
+    assert!(exact * 100 >= total * 95, "exactly optimal in only {exact} of {total} cases");
     assert!(profitable * 4 >= total, "only {profitable} of {total} cases had any profit: the test proves little");
     eprintln!("sizing exactly optimal in {exact} of {total} random cases ({profitable} with a profit)");
 }
