@@ -15,9 +15,15 @@
 //! (0.035 on INX / NASDAQ100), 0.0175 maker on `quadratic_with_maker_fees`
 //! series; each fill rounded up to $0.0001, the order settled in whole cents.
 //! Polymarket: `C x rate x (p (1 - p))^exponent` on takers, 5 decimals; makers
-//! pay nothing. AMM: the pool keeps `fee / 1e18` of an investment, and grosses
-//! a sale's return up by `1 / (1 - fee)`. Gas: [`gas_cost`], a fixed cost per
-//! on-chain order.
+//! pay nothing. (Per the docs as read in the research, a BUY taker pays this fee
+//! in shares at the fill price rather than in cash: to end up holding `C`
+//! shares the order must be grossed up by about `fee / p` shares, which costs
+//! about the same cash as the fee here plus the fee on the extra shares, a
+//! second-order `rate (1 - p)` relative difference. Sizing uses the cash
+//! formula; whoever places the order must gross its size up to receive `C`.)
+//! AMM: the pool keeps `fee / 1e18` of an investment, and grosses a sale's
+//! return up by `1 / (1 - fee)`. Gas: [`gas_cost`], a fixed cost per on-chain
+//! order.
 
 /// How a venue charges for an order.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]

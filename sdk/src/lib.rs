@@ -22,6 +22,13 @@
 //!
 //! Money is exact: [`Price`], [`Qty`] and [`Money`] count millionths, and every
 //! rounding names its direction.
+//!
+//! The money math, one module per job: [`fees`] (venue fee schedules),
+//! [`grid`] (valid prices and sizes), [`book`] (walking order books), [`amm`]
+//! (the fixed-product market maker, integer-exact as the contract), [`sizing`]
+//! (how much of a bundle to buy, and where: [`sizing::best_opportunity`]),
+//! [`exit`] (what selling a bundle back yields), [`matching`] (text helpers for
+//! proposing links), [`wide`] (256-bit and arbitrary-size integers).
 
 extern crate self as arbytron_sdk;
 
@@ -53,8 +60,10 @@ pub const WIT_VERSION: &str = "0.1.0";
 
 /// Everything a strategy usually imports.
 pub mod prelude {
+    pub use crate::exit::ExitPolicy;
     pub use crate::fees::FeeSchedule;
     pub use crate::money::{Money, Price, Qty, Rounding};
+    pub use crate::sizing::{Limits, best_opportunity};
     pub use crate::strategy::{Strategy, log, now};
     pub use crate::types::*;
     pub use crate::wire::{Candidate, Leg, Level, MarketView, PoolView, Source};

@@ -1515,6 +1515,26 @@ mod tests {
     }
 
     #[test]
+    fn profit_curve_lists_the_breakpoints() {
+        let mut buf = LegsBuf::default();
+        buf.push_book(
+            &header(0, 1, Venue::Kalshi, Side::Yes, FeeSchedule::None),
+            [lv("0.40", "10"), lv("0.50", "10")],
+            10,
+        );
+        buf.push_book(&header(1, 2, Venue::PolymarketClob, Side::No, FeeSchedule::None), [lv("0.55", "20")], 10);
+        let c = Candidate::new(1, 0, DAY, &buf.legs, &buf.data).unwrap();
+        let curve = profit_curve(&c, &Limits::default());
+        let at = |q: i64| curve.iter().find(|p| p.qty == Qty::from_contracts(q)).copied().unwrap();
+        // 10 @ (0.40 + 0.55) = 9.50 -> profit 0.50; 20: + 10 @ 1.05 -> profit 0.00.
+        assert_eq!(at(10).cost, Money::parse("9.50").unwrap());
+        assert_eq!(at(10).profit, Money::parse("0.50").unwrap());
+        assert_eq!(at(20).profit, Money::ZERO);
+        assert_eq!(curve.first().unwrap().qty, Qty::from_hundredths(1));
+        assert!(curve.windows(2).all(|w| w[0].qty < w[1].qty));
+    }
+
+    #[test]
     fn no_arbitrage_no_plan() {
         let mut buf = LegsBuf::default();
         buf.push_book(&header(0, 1, Venue::Kalshi, Side::Yes, FeeSchedule::None), [lv("0.50", "10")], 10);

@@ -285,6 +285,49 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+
+    /// With a pool leg, the reported bundle is what the contract delivers:
+    /// the pool's amount buys at least the quantity (the contract's own
+    /// formula), the book leg walks to the reported amount, and profit is
+    /// payout minus the recomputed cost.
+    #[test]
+    fn pool_plans_are_deliverable(
+        levels in asks_from(300..=500, 4, 3_000),
+        y in 1_000_000i64..=50_000_000, n in 1_000_000i64..=50_000_000,
+        fee in 0u64..=30_000_000_000_000_000, gas in 0i64..=50_000,
+        cap in prop_oneof![Just(i64::MAX), 1_000_000i64..=20_000_000],
+    ) {
+        let mut buf = LegsBuf::default();
+        buf.push_book(&header(0, 0, Venue::Kalshi, Side::Yes, FeeSchedule::None, Qty::from_hundredths(1), Money::ZERO), levels.iter().copied(), 32);
+        buf.push_pool(
+            &header(1, 1, Venue::PolymarketAmm, Side::No, FeeSchedule::Amm { fee_wad: fee }, Qty::from_micros(1), Money::from_micros(gas)),
+            1,
+            [y, n],
+        );
+        let c = Candidate::new(1, 0, DAY, &buf.legs, &buf.data).unwrap();
+        let limits = Limits { max_capital: Money::from_micros(cap), lot: Qty::from_hundredths(10), ..Limits::default() };
+        if let Some(plan) = sizing::best_plan(&c, &limits) {
+            let book = &plan.legs[0];
+            let w = book::buy(&levels, book.qty, &FeeSchedule::None).unwrap();
+            prop_assert_eq!(w.total, book.amount);
+            let pool = &plan.legs[1];
+            let x = pool.amount.micros() as u128;
+            let tokens = amm::calc_buy_amount(&[y as u128, n as u128], fee, x, 1).unwrap();
+            prop_assert!(tokens >= pool.qty.micros() as u128);
+            prop_assert_eq!(tokens, pool.received.micros() as u128);
+            prop_assert_eq!(pool.fee.micros() as u128, amm::buy_fee(fee, x));
+            prop_assert_eq!(pool.cost, pool.amount + Money::from_micros(gas));
+            let cost = w.total + pool.cost;
+            prop_assert_eq!(cost, plan.cost);
+            prop_assert_eq!(plan.profit, plan.quantity.payout() - cost);
+            prop_assert!(plan.profit.is_positive());
+            prop_assert!(plan.cost <= limits.max_capital);
+        }
+    }
+}
+
 /// Brute force: every lot of every choice of legs, compared with the search.
 /// The search's profit may fall short only by the venues' rounding inside a
 /// segment (documented bound); we also count how often it is exactly optimal.
