@@ -64,7 +64,9 @@ impl Service {
     }
 }
 
-async fn load_strategies(settings: &Settings) -> anyhow::Result<(Arc<StrategySet>, Option<arbytron_runtime::WatchHandle>)> {
+async fn load_strategies(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<StrategySet>, Option<arbytron_runtime::WatchHandle>)> {
     let st = &settings.strategies;
     let runtime = Runtime::new(st.runtime_config()).context("starting the strategy runtime")?;
     let params_src = st.clone();
@@ -152,7 +154,8 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             for m in markets {
                 let _ = tx.send(MarketUpdate::Listing(m.clone())).await;
             }
-            let (feed, keys, tx, stop) = (feed.clone(), markets.iter().map(|m| m.key.clone()).collect(), tx.clone(), shutdown.clone());
+            let (feed, keys, tx, stop) =
+                (feed.clone(), markets.iter().map(|m| m.key.clone()).collect(), tx.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
                 tokio::select! {
                     _ = stop.cancelled() => {}
@@ -204,7 +207,10 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
         if let Some(w) = &world {
             specs.extend(w.links.iter().cloned());
         }
-        specs.extend(crate::matching::propose(&strategies, &mut engine, &listings, settings.engine.auto_approve_ppm, &store).await);
+        specs.extend(
+            crate::matching::propose(&strategies, &mut engine, &listings, settings.engine.auto_approve_ppm, &store)
+                .await,
+        );
         for mut spec in specs {
             match store.insert_link(&crate::matching::to_store(&spec)).await {
                 Ok(id) => spec.store_id = Some(id),
@@ -216,14 +222,19 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             }
         }
 
-        let executor = Arc::new(Executor::new(connected.venues.clone(), store.clone(), settings.execution.exec.clone()));
+        let executor =
+            Arc::new(Executor::new(connected.venues.clone(), store.clone(), settings.execution.exec.clone()));
         let recovery = executor
             .recover(&|k| pipeline::market_ref(&engine, k), &|store_id| engine.link_by_store_id(store_id))
             .await;
         if recovery.resolved + recovery.never_sent + recovery.still_unknown + recovery.held.len() > 0 {
             tracing::info!(
-                resolved = recovery.resolved, never_sent = recovery.never_sent, still_unknown = recovery.still_unknown,
-                held = recovery.held.len(), repaired = recovery.repaired, "recovered state from the store and the venues"
+                resolved = recovery.resolved,
+                never_sent = recovery.never_sent,
+                still_unknown = recovery.still_unknown,
+                held = recovery.held.len(),
+                repaired = recovery.repaired,
+                "recovered state from the store and the venues"
             );
         }
         for held in recovery.held {
@@ -232,7 +243,11 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
         }
         for drift in executor.check_positions().await {
             if let Some(id) = engine.markets.id(&drift.market) {
-                engine.risk.block_market(id, &drift.market.to_string(), &format!("ours {} vs venue {}", drift.ours, drift.venue));
+                engine.risk.block_market(
+                    id,
+                    &drift.market.to_string(),
+                    &format!("ours {} vs venue {}", drift.ours, drift.venue),
+                );
             }
         }
 
@@ -264,7 +279,9 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
                 let utx = utx.clone();
                 async move { utx.send(env.update).await.map_err(|_| "engine stopped") }
             };
-            if let Err(e) = arbytron_bus::run_consumer(consumer, &mut dedup, &ConsumeOptions::default(), stop, handler).await {
+            if let Err(e) =
+                arbytron_bus::run_consumer(consumer, &mut dedup, &ConsumeOptions::default(), stop, handler).await
+            {
                 tracing::error!(error = %e, "bus consumer stopped");
             }
         }));

@@ -301,11 +301,22 @@ impl Settings {
             match k.environment.as_str() {
                 "sim" | "demo" | "production" => {}
                 "custom" if !k.rest_url.is_empty() && !k.ws_url.is_empty() => {}
-                "custom" => return Err(bad("venues.kalshi.rest_url", "custom environment needs rest_url and ws_url".into())),
-                other => return Err(bad("venues.kalshi.environment", format!("{other:?} is not sim, demo, production or custom"))),
+                "custom" => {
+                    return Err(bad("venues.kalshi.rest_url", "custom environment needs rest_url and ws_url".into()));
+                }
+                other => {
+                    return Err(bad(
+                        "venues.kalshi.environment",
+                        format!("{other:?} is not sim, demo, production or custom"),
+                    ));
+                }
             }
             if k.environment != "sim" && (k.key_id.is_empty() || k.private_key_path.is_none()) {
-                return Err(bad("venues.kalshi.key_id", "a real venue needs key_id and private_key_path (KALSHI_API_KEY_ID, KALSHI_PRIVATE_KEY_PATH)".into()));
+                return Err(bad(
+                    "venues.kalshi.key_id",
+                    "a real venue needs key_id and private_key_path (KALSHI_API_KEY_ID, KALSHI_PRIVATE_KEY_PATH)"
+                        .into(),
+                ));
             }
         }
         let p = &self.venues.polymarket;
@@ -313,31 +324,61 @@ impl Settings {
             match p.environment.as_str() {
                 "sim" | "production" => {}
                 "custom" if !p.gamma_url.is_empty() && !p.clob_url.is_empty() && !p.ws_url.is_empty() => {}
-                "custom" => return Err(bad("venues.polymarket.clob_url", "custom environment needs gamma_url, clob_url and ws_url".into())),
-                other => return Err(bad("venues.polymarket.environment", format!("{other:?} is not sim, production or custom"))),
+                "custom" => {
+                    return Err(bad(
+                        "venues.polymarket.clob_url",
+                        "custom environment needs gamma_url, clob_url and ws_url".into(),
+                    ));
+                }
+                other => {
+                    return Err(bad(
+                        "venues.polymarket.environment",
+                        format!("{other:?} is not sim, production or custom"),
+                    ));
+                }
             }
             if p.environment != "sim" && p.private_key_path.is_none() && p.private_key_env.is_none() {
-                return Err(bad("venues.polymarket.private_key_path", "a real venue needs private_key_path or private_key_env".into()));
+                return Err(bad(
+                    "venues.polymarket.private_key_path",
+                    "a real venue needs private_key_path or private_key_env".into(),
+                ));
             }
             if ![0, 1, 2].contains(&p.signature_type) {
-                return Err(bad("venues.polymarket.signature_type", format!("{} is not 0 (EOA), 1 (proxy) or 2 (Safe)", p.signature_type)));
+                return Err(bad(
+                    "venues.polymarket.signature_type",
+                    format!("{} is not 0 (EOA), 1 (proxy) or 2 (Safe)", p.signature_type),
+                ));
             }
         }
         let a = &self.venues.amm;
         if a.enabled {
             match a.environment.as_str() {
-                "sim" if !self.sim.amm => return Err(bad("venues.amm.environment", "sim needs [sim] amm = true".into())),
+                "sim" if !self.sim.amm => {
+                    return Err(bad("venues.amm.environment", "sim needs [sim] amm = true".into()));
+                }
                 "sim" => {}
                 "custom" if !a.rpc_url.is_empty() && a.private_key_path.is_some() => {}
-                "custom" => return Err(bad("venues.amm.rpc_url", "custom environment needs rpc_url and private_key_path".into())),
+                "custom" => {
+                    return Err(bad(
+                        "venues.amm.rpc_url",
+                        "custom environment needs rpc_url and private_key_path".into(),
+                    ));
+                }
                 other => return Err(bad("venues.amm.environment", format!("{other:?} is not sim or custom"))),
             }
         }
-        let real = (k.enabled && k.environment != "sim") || (p.enabled && p.environment != "sim") || (a.enabled && a.environment != "sim");
+        let real = (k.enabled && k.environment != "sim")
+            || (p.enabled && p.environment != "sim")
+            || (a.enabled && a.environment != "sim");
         if self.execution.paper && real {
-            return Err(bad("execution.paper", "paper mode trades against the simulators only, but a venue points at a real environment".into()));
+            return Err(bad(
+                "execution.paper",
+                "paper mode trades against the simulators only, but a venue points at a real environment".into(),
+            ));
         }
-        let uses_sim = (k.enabled && k.environment == "sim") || (p.enabled && p.environment == "sim") || (a.enabled && a.environment == "sim");
+        let uses_sim = (k.enabled && k.environment == "sim")
+            || (p.enabled && p.environment == "sim")
+            || (a.enabled && a.environment == "sim");
         if uses_sim && !self.sim.enabled {
             return Err(bad("sim.enabled", "a venue has environment = \"sim\" but [sim] is disabled".into()));
         }

@@ -157,7 +157,12 @@ fn polymarket_options(seed: u64, close: i64) -> arbytron_sim::polymarket::Option
         m.end_date_ms = close;
         markets.push(m);
     }
-    arbytron_sim::polymarket::Options { markets, accounts: vec![demo_account()], confirm_delay_ms: 1_000, ..demo_options(seed) }
+    arbytron_sim::polymarket::Options {
+        markets,
+        accounts: vec![demo_account()],
+        confirm_delay_ms: 1_000,
+        ..demo_options(seed)
+    }
 }
 
 fn poly_key(question: &str) -> MarketKey {
@@ -172,6 +177,27 @@ fn kalshi_key(ticker: &str) -> MarketKey {
 /// The demo's CPI question on Kalshi and on Polymarket.
 pub fn cpi_markets() -> (MarketKey, MarketKey) {
     (kalshi_key(CPI.kalshi_ticker), poly_key(CPI.poly_question))
+}
+
+/// The CLOB token ids (YES, NO) of the demo's CPI market on Polymarket.
+pub fn cpi_poly_tokens() -> (String, String) {
+    let spec = arbytron_sim::polymarket::MarketSpec::simple("", CPI.poly_question, Price::ZERO);
+    (spec.yes_token, spec.no_token)
+}
+
+/// The demo's links as a `config/mappings.toml` text (for a host pointed at
+/// simulators it does not run itself).
+pub fn mappings_toml(links: &[LinkSpec]) -> String {
+    let mut out = String::new();
+    for l in links {
+        out.push_str("[[link]]\n");
+        out.push_str(&format!("name = {:?}\n", l.name));
+        out.push_str(&format!("strategies = {:?}\n", l.strategies));
+        let outcomes: Vec<Vec<String>> =
+            l.outcomes.iter().map(|legs| legs.iter().map(|x| x.to_string()).collect()).collect();
+        out.push_str(&format!("outcomes = {outcomes:?}\n\n"));
+    }
+    out
 }
 
 /// The demo's three Fed outcomes, each on Kalshi and on Polymarket.
@@ -218,12 +244,12 @@ pub async fn start(seed: u64, scenario: &str, with_amm: bool) -> anyhow::Result<
         "demo" => Some(demo_scenario()),
         path => Some(load_scenario(Path::new(path))?),
     };
-    let kalshi = arbytron_sim::kalshi::start(kalshi_options(seed, close)).await.context("starting the Kalshi simulator")?;
+    let kalshi =
+        arbytron_sim::kalshi::start(kalshi_options(seed, close)).await.context("starting the Kalshi simulator")?;
     let mut poly_opts = polymarket_options(seed, close);
     // The Polymarket simulator plays its part of a script from its own start.
     poly_opts.scenario = script.clone().unwrap_or_default();
-    let polymarket =
-        arbytron_sim::polymarket::start(poly_opts).await.context("starting the Polymarket simulator")?;
+    let polymarket = arbytron_sim::polymarket::start(poly_opts).await.context("starting the Polymarket simulator")?;
     let amm = if with_amm {
         match start_amm().await {
             Ok(a) => Some(a),
@@ -263,7 +289,10 @@ pub async fn start(seed: u64, scenario: &str, with_amm: bool) -> anyhow::Result<
         links.push(LinkSpec {
             name: "eth-2026-above-5000".into(),
             strategies: vec!["cross-venue-binary".into()],
-            outcomes: vec![vec![leg(&k, Side::Yes), leg(&yes, Side::Yes)], vec![leg(&k, Side::No), leg(&yes, Side::No)]],
+            outcomes: vec![
+                vec![leg(&k, Side::Yes), leg(&yes, Side::Yes)],
+                vec![leg(&k, Side::No), leg(&yes, Side::No)],
+            ],
             resolves_at: Some(close),
             source: "demo".into(),
             store_id: None,
@@ -279,7 +308,8 @@ pub async fn start(seed: u64, scenario: &str, with_amm: bool) -> anyhow::Result<
 
 /// A scenario file: TOML (`[[steps]]`) or JSON (`{"steps": [...]}`).
 pub fn load_scenario(path: &Path) -> anyhow::Result<Scenario> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("sim.scenario {}: cannot read", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("sim.scenario {}: cannot read", path.display()))?;
     let s = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("sim.scenario {}: {e}", path.display()))?
     } else {
@@ -323,14 +353,12 @@ impl World {
             if let Some((other, pool)) = amm {
                 // Another trader dumps YES on the pool, then buys it back later.
                 tokio::time::sleep(Duration::from_secs(40)).await;
-                let r = other
-                    .swap(pool, 1, arbytron_amm::SwapIntent::BuyWith { investment: 6_000_000_000 }, None)
-                    .await;
+                let r =
+                    other.swap(pool, 1, arbytron_amm::SwapIntent::BuyWith { investment: 6_000_000_000 }, None).await;
                 tracing::info!(ok = r.is_ok(), "demo: another trader pushed the AMM's YES price down");
                 tokio::time::sleep(Duration::from_secs(18)).await;
-                let r = other
-                    .swap(pool, 0, arbytron_amm::SwapIntent::BuyWith { investment: 6_000_000_000 }, None)
-                    .await;
+                let r =
+                    other.swap(pool, 0, arbytron_amm::SwapIntent::BuyWith { investment: 6_000_000_000 }, None).await;
                 tracing::info!(ok = r.is_ok(), "demo: the AMM's price recovered");
             }
             if let Some(k) = kalshi {

@@ -104,5 +104,8 @@ where
 }
 
 pub fn init_logs() {
-    arbytron_telemetry::init_logging(arbytron_telemetry::LogFormat::Human, "warn,arbytron=info,arbytron_execution=info");
+    arbytron_telemetry::init_logging(
+        arbytron_telemetry::LogFormat::Human,
+        "warn,arbytron=info,arbytron_execution=info",
+    );
 }

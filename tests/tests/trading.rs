@@ -61,7 +61,10 @@ impl Harness {
     async fn bundles(&self) -> Vec<BundleRecord> {
         let taken = self
             .store
-            .opportunities(&OpportunityFilter { result: Some(OpportunityResult::Taken), ..OpportunityFilter::default() })
+            .opportunities(&OpportunityFilter {
+                result: Some(OpportunityResult::Taken),
+                ..OpportunityFilter::default()
+            })
             .await
             .unwrap();
         let mut out = Vec::new();
@@ -162,7 +165,8 @@ async fn a_rejected_leg_and_a_partial_fill_leave_no_unhedged_exposure() {
     h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
     let b = h.wait_bundle("failed bundle", |b| b.status == BundleStatus::Failed).await;
     assert_eq!(b.quantity, Qty::ZERO);
-    let net: Qty = h.kalshi().positions(KALSHI_DEMO_KEY_ID).iter().filter(|(t, _)| *t == cpi_kalshi.symbol).map(|(_, q)| *q).sum();
+    let net: Qty =
+        h.kalshi().positions(KALSHI_DEMO_KEY_ID).iter().filter(|(t, _)| *t == cpi_kalshi.symbol).map(|(_, q)| *q).sum();
     assert_eq!(net, Qty::ZERO, "no unhedged Kalshi exposure is left");
     assert!(b.realized_pnl <= Money::ZERO, "the round trip's loss is accounted: {b:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -269,6 +269,10 @@ resolves_at = "2026-12-17T19:00:00Z"
         assert_eq!(links.touching(1), &[l2]);
         assert_eq!(links.add(spec("a", "kalshi:Z:yes", "kalshi:Z:no"), &mut intern).unwrap(), l1);
         assert!(links.add(spec("dup", "kalshi:A:yes", "kalshi:A:yes"), &mut intern).is_err());
-        assert_eq!(links.add(spec("same-legs", "kalshi:A:no", "kalshi:A:yes"), &mut intern).unwrap(), l1, "same legs, one link");
+        assert_eq!(
+            links.add(spec("same-legs", "kalshi:A:no", "kalshi:A:yes"), &mut intern).unwrap(),
+            l1,
+            "same legs, one link"
+        );
     }
 }

@@ -191,7 +191,13 @@ impl Markets {
                     ids = self.pool_markets.get(&pool).cloned().unwrap_or(ids);
                 }
                 for &m in &ids {
-                    self.states[m as usize].feed = *state;
+                    let s = &mut self.states[m as usize];
+                    s.feed = *state;
+                    // A feed vouching for a book it keeps in sync makes it
+                    // current again, however long its market has been quiet.
+                    if *state == FeedState::Fresh && s.has_book {
+                        s.updated_at = now;
+                    }
                 }
                 Touched::Info(id)
             }

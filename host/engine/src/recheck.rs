@@ -88,6 +88,18 @@ pub fn recheck(
         }
         choice[o] = i;
     }
+    // Trade a size every chosen venue accepts: a whole multiple of each leg's
+    // lot (Kalshi may only take whole contracts), at most what was proposed.
+    let mut lot: i64 = 1;
+    for &i in &choice {
+        let leg = candidate.legs.leg(i);
+        let step = markets.get(leg.market).and_then(|s| s.info.as_ref()).map(|i| i.lot().micros()).unwrap_or(1).max(1);
+        lot = lcm(lot, step);
+    }
+    let q = Qty::from_micros(q.micros() / lot * lot);
+    if !q.is_positive() {
+        return Err(Reject::CannotFill(format!("proposed size {} is below one lot", opp.quantity)));
+    }
     let plan = plan_at(&candidate, q, &choice).map_err(|e| Reject::CannotFill(e.to_string()))?;
 
     let mut legs = Vec::with_capacity(outcomes);
@@ -159,6 +171,14 @@ pub fn recheck(
     }
     risk.check_exposure(&exposure)?;
     Ok(Checked { plan, legs, exposure })
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn lcm(a: i64, b: i64) -> i64 {
+    a / gcd(a, b) * b
 }
 
 trait PositivePrice {

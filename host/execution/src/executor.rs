@@ -26,6 +26,11 @@ use parking_lot::Mutex;
 
 use crate::ids::{OrderIds, Purpose};
 
+/// Less than this much of one leg beyond the others is not a position: a
+/// pool leg buys "at least" its quantity and may receive a base unit more.
+/// Such dust stays with the bundle (in its cost) and pays out with it.
+pub const DUST: Qty = Qty::from_hundredths(1);
+
 /// The venues execution can reach.
 pub type Venues = HashMap<Venue, Arc<dyn ExecutionVenue>>;
 
@@ -102,7 +107,7 @@ impl BundleBook {
 
     fn balanced(&self) -> bool {
         let q = self.hedged();
-        self.legs.iter().all(|l| l.leg.qty == q)
+        self.legs.iter().all(|l| l.leg.qty - q < DUST)
     }
 
     /// The engine's view, if anything is held.
@@ -441,7 +446,7 @@ impl Executor {
     async fn rebalance(&self, book: &mut BundleBook, target: Qty, payout: Money) -> Vec<Venue> {
         let mut errors = Vec::new();
         for _ in 0..self.cfg.retry_attempts {
-            if book.legs.iter().all(|l| l.leg.qty >= target) {
+            if book.legs.iter().all(|l| l.leg.qty >= target || target - l.leg.qty < DUST) {
                 break;
             }
             // Nothing filled anywhere: no exposure, nothing to repair.
@@ -454,7 +459,7 @@ impl Executor {
                 .legs
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| l.leg.qty < target)
+                .filter(|(_, l)| target - l.leg.qty >= DUST)
                 .map(|(i, l)| (i, target - l.leg.qty))
                 .collect();
             let mut orders = Vec::new();
@@ -524,7 +529,7 @@ impl Executor {
             let mut orders = Vec::new();
             for (i, l) in book.legs.iter().enumerate() {
                 let excess = l.leg.qty - common;
-                if !excess.is_positive() {
+                if excess < DUST {
                     continue;
                 }
                 let basis = l.leg.cost_of(excess);
@@ -698,10 +703,10 @@ fn log_store(bundle: u64, e: &StoreError) {
     tracing::error!(bundle, error = %e, "could not record the bundle's state");
 }
 
-/// Contracts held beyond the hedged quantity, over all legs.
+/// Contracts held beyond the hedged quantity, over all legs (dust excluded).
 fn unhedged(book: &BundleBook) -> Qty {
     let q = book.hedged();
-    book.legs.iter().map(|l| l.leg.qty - q).sum()
+    book.legs.iter().map(|l| l.leg.qty - q).filter(|x| *x >= DUST).sum()
 }
 
 fn rejected(order: &OrderRequest, reason: String) -> OrderReport {

@@ -171,7 +171,7 @@ impl Executor {
                 self.adopt(book);
                 continue;
             }
-            let balanced = book.legs.iter().all(|l| l.leg.qty == book.hedged());
+            let balanced = book.legs.iter().all(|l| l.leg.qty - book.hedged() < crate::executor::DUST);
             if !balanced || b.status == BundleStatus::Repairing || b.status == BundleStatus::Pending {
                 self.repair_recovered(&mut book, b.quantity, b.expected_payout).await;
                 r.repaired += 1;

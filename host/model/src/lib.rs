@@ -105,6 +105,19 @@ pub struct MarketInfo {
     pub refs: VenueRefs,
 }
 
+impl MarketInfo {
+    /// The quantity step the venue accepts (orders must be whole multiples):
+    /// Kalshi: one contract, or 0.01 where fractional trading is on (which its
+    /// minimum order shows); Polymarket: 0.01 shares; an AMM: one base unit.
+    pub fn lot(&self) -> Qty {
+        match self.key.venue {
+            Venue::Kalshi => self.min_qty.max(Qty::from_hundredths(1)),
+            Venue::PolymarketClob => Qty::from_hundredths(1),
+            Venue::PolymarketAmm => Qty::from_micros(1),
+        }
+    }
+}
+
 /// A binary market's order book in YES terms, best level first on each side.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Book {
@@ -285,7 +298,10 @@ mod tests {
     fn updates_round_trip_through_binary_formats_exactly() {
         let u = MarketUpdate::Book {
             market: MarketKey::new(Venue::PolymarketClob, "0xabc"),
-            book: Book { yes_bids: vec![Level::new(Price::from_micros_const(41), Qty::from_micros(7))], yes_asks: vec![] },
+            book: Book {
+                yes_bids: vec![Level::new(Price::from_micros_const(41), Qty::from_micros(7))],
+                yes_asks: vec![],
+            },
             venue_ts: 5,
         };
         let bytes = rmp_serde::to_vec(&u).unwrap();

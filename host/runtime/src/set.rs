@@ -29,6 +29,8 @@ pub type ParamsFn = Arc<dyn Fn(&str) -> Params + Send + Sync>;
 /// One live version of a strategy.
 pub struct Live {
     pub info: StrategyInfo,
+    /// `info.name`, shareable without allocating (the engine labels every call with it).
+    pub name: Arc<str>,
     /// SHA-256 of the module, hex.
     pub hash: String,
     /// Increases with every successful load in this process; tells versions apart.
@@ -337,6 +339,7 @@ impl StrategySet {
         }
         let version_id = self.next_version.fetch_add(1, Ordering::Relaxed);
         let live = Arc::new(Live {
+            name: Arc::from(info.name.as_str()),
             info: info.clone(),
             hash: module.hash.clone(),
             version_id,

@@ -186,6 +186,9 @@ impl AmmFeed {
         };
         let mut ticker = tokio::time::interval(self.cfg.poll_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // How often a quiet, healthy reader vouches that its pools are current.
+        let vouch_every = std::time::Duration::from_secs(5);
+        let mut last_vouch = std::time::Instant::now();
         loop {
             ticker.tick().await;
             if sink.is_closed() {
@@ -205,6 +208,15 @@ impl AmmFeed {
                         if !self.mark(&follow, FeedState::Fresh, &sink).await {
                             return Ok(());
                         }
+                        last_vouch = std::time::Instant::now();
+                    } else if follow.last.is_some() && last_vouch.elapsed() >= vouch_every {
+                        // The node answers and nothing changed: the pools as
+                        // published are still current (consumers age them by
+                        // the last vouch, not the last trade).
+                        if !self.mark(&follow, FeedState::Fresh, &sink).await {
+                            return Ok(());
+                        }
+                        last_vouch = std::time::Instant::now();
                     }
                 }
                 Err(e) => {

@@ -187,6 +187,23 @@ impl BookFeed {
         self.sink.send(u).await.is_ok()
     }
 
+    /// Publish `Fresh` for every book in sync. Returns false if the sink is gone.
+    async fn vouch(&self) -> bool {
+        let venue_ts = now_ms();
+        let fresh: Vec<String> = self
+            .markets
+            .iter()
+            .filter(|(_, m)| m.fresh && m.book.is_some() && m.resync_since.is_none())
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in fresh {
+            if !self.publish(MarketUpdate::Feed { market: key(&t), state: FeedState::Fresh, venue_ts }).await {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Stop vouching for a book: drop it and tell consumers. Returns false if the sink is gone.
     async fn mark_stale(&mut self, ticker: &str) -> bool {
         let Some(m) = self.markets.get_mut(ticker) else { return true };
@@ -250,6 +267,12 @@ impl BookFeed {
                         Message::Ping(p) => {
                             if let Err(e) = ws.send(Message::Pong(p)).await {
                                 break End::Failed("send", e.to_string());
+                            }
+                            // The connection is alive and every synced book is
+                            // current, however quiet: vouch for them (consumers
+                            // age books by the last vouch, not the last change).
+                            if !self.vouch().await {
+                                break End::SinkClosed;
                             }
                         }
                         Message::Close(c) => break End::Failed("closed", format!("server closed: {c:?}")),

@@ -179,6 +179,12 @@ fn truncate_to(units: i128, decimals: u32) -> i128 {
     units - units.rem_euclid(unit)
 }
 
+fn round_up_to(units: i128, decimals: u32) -> i128 {
+    let unit = 10i128.pow(6 - decimals.min(6));
+    let t = truncate_to(units, decimals);
+    if t == units { t } else { t + unit }
+}
+
 /// Amounts of a limit order (GTC/GTD, and what we also sign for FOK/FAK: a
 /// worst price and a size, so the venue can never fill us beyond either).
 ///
@@ -215,8 +221,20 @@ pub fn market_amounts(side: OrderSide, price: Price, size: Qty, tick: TickSize) 
     check_size(size)?;
     let notional = size.micros() as i128 * price.micros() as i128 / 1_000_000;
     let shares = size.micros() as i128;
+    // The venue reads a market order's worst price off its amounts (a buyer's
+    // ceiling is cash / shares, rounded down). Truncating a BUY's cash to the
+    // cent would put that ceiling just under the limit, below the very ask
+    // the order means to take; so a BUY rounds its cash up (at most one cent
+    // more for the same shares) and a SELL truncates its proceeds (its floor
+    // rounds up, so it never sells below the limit).
+    // If the extra cent would lift the ceiling past the next grid price (tiny
+    // orders on fine ticks), truncate instead: never pay more than the limit.
+    let buy_cash = {
+        let up = round_up_to(notional, 2);
+        if up * 1_000_000 / shares < (price.micros() + tick.micros()) as i128 { up } else { truncate_to(notional, 2) }
+    };
     let (maker, taker) = match side {
-        OrderSide::Buy => (truncate_to(notional, 2), shares),
+        OrderSide::Buy => (buy_cash, shares),
         OrderSide::Sell => (shares, truncate_to(notional, 4)),
     };
     if maker == 0 || taker == 0 {
@@ -285,11 +303,15 @@ mod tests {
 
     #[test]
     fn market_orders_use_the_venue_precision() {
-        // BUY: collateral truncated to the cent, shares as asked.
+        // BUY: collateral rounded up to the cent, so the ceiling the venue reads
+        // reaches the limit, but stays below the next grid price.
         let a = market_amounts(OrderSide::Buy, p("0.56"), q("21.04"), TickSize::Hundredth).unwrap();
-        assert_eq!((a.maker, a.taker), (11_780_000, 21_040_000));
+        assert_eq!((a.maker, a.taker), (11_790_000, 21_040_000));
         let (implied, _) = implied_price(OrderSide::Buy, a).unwrap();
-        assert!(implied <= p("0.56"));
+        assert!(implied >= p("0.56") && implied < p("0.57"), "{implied}");
+        // A tiny order on a fine tick would overshoot: truncated instead.
+        let a = market_amounts(OrderSide::Buy, p("0.5601"), q("5.03"), TickSize::TenThousandth).unwrap();
+        assert_eq!(a.maker, 2_810_000);
         // SELL on a fine tick: proceeds truncated to 4 decimals.
         let a = market_amounts(OrderSide::Sell, p("0.039"), q("2435.89"), TickSize::Thousandth).unwrap();
         assert_eq!((a.maker, a.taker), (2_435_890_000, 94_999_700));
@@ -303,7 +325,11 @@ mod tests {
             let price = Price::from_micros((330_000 / t.micros() + 1) * t.micros()).unwrap();
             let a = market_amounts(OrderSide::Buy, price, q("3.33"), t).unwrap();
             assert_eq!(a.maker % 10_000, 0, "{t}: cents only");
-            assert!(implied_price(OrderSide::Buy, a).unwrap().0 <= price);
+            let implied = implied_price(OrderSide::Buy, a).unwrap().0;
+            assert!(
+                implied < Price::from_micros(price.micros() + t.micros()).unwrap(),
+                "{t}: below the next grid price"
+            );
             let a = market_amounts(OrderSide::Sell, price, q("3.33"), t).unwrap();
             assert_eq!(a.taker % 100, 0, "{t}: 4 decimals at most");
         }

@@ -159,6 +159,18 @@ impl ShardState {
         Ok(())
     }
 
+    /// The connection answered a heartbeat: every book it keeps in sync is
+    /// still current, however quiet its market. The engine ages books by the
+    /// last time a feed vouched for them, so a quiet book is not a stale one.
+    pub fn vouch(&self, out: &mut Vec<MarketUpdate>) {
+        let venue_ts = unix_millis();
+        for token in &self.fresh {
+            if let Some(market) = self.market_of(token) {
+                out.push(MarketUpdate::Feed { market, state: FeedState::Fresh, venue_ts });
+            }
+        }
+    }
+
     /// Everything fresh becomes stale (and will need a new snapshot).
     pub fn mark_stale(&mut self, out: &mut Vec<MarketUpdate>) {
         let venue_ts = unix_millis();
@@ -277,6 +289,9 @@ async fn session(
                     None => return End::Closed,
                     Some(Err(_)) => return End::Error,
                     Some(Ok(Message::Text(text))) => {
+                        if crate::wire::is_heartbeat(text.as_str()) {
+                            state.vouch(out);
+                        }
                         if let Err(reason) = state.on_text(text.as_str(), out) {
                             arbytron_telemetry::malformed(SOURCE, "book", &reason);
                             let _ = publish(sink, out).await;

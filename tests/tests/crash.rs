@@ -1,0 +1,215 @@
+//! kill -9 of the host in the middle of an execution, then a restart: the
+//! intents written before sending are reconciled with the simulators' own
+//! orders, no order is sent twice, and the positions we record equal the
+//! venues'.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use arbytron::world::{self, KALSHI_DEMO_KEY_ID, cpi_markets, cpi_poly_tokens};
+use arbytron_sdk::{Price, Qty, Side, Venue};
+use arbytron_sim::polymarket::{DEMO_PRIVATE_KEY, demo_account};
+use arbytron_sim::scenario::Fault;
+use arbytron_store::{BundleStatus, Store};
+use arbytron_telemetry::Secret;
+use arbytron_tests::{TestDb, example_strategies, wait_until};
+
+/// The `arbytron` binary next to this test (built if it is not yet).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.ancestors().nth(2).unwrap().join("arbytron");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "-p", "arbytron", "--bin", "arbytron"]).status().unwrap();
+        assert!(ok.success(), "building the arbytron binary failed");
+    }
+    bin
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Host {
+    child: Child,
+    admin: String,
+}
+
+impl Host {
+    fn start(config: &std::path::Path, admin_port: u16) -> Host {
+        let secret: &Secret = &demo_account().secret;
+        let pass: &Secret = &demo_account().passphrase;
+        let child = Command::new(binary())
+            .args(["run", "--config"])
+            .arg(config)
+            .env("E2E_POLY_KEY", DEMO_PRIVATE_KEY)
+            .env("E2E_POLY_SECRET", secret.expose())
+            .env("E2E_POLY_PASSPHRASE", pass.expose())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the host");
+        Host { child, admin: format!("http://127.0.0.1:{admin_port}") }
+    }
+
+    async fn updates(&self) -> u64 {
+        match reqwest::get(format!("{}/status", self.admin)).await {
+            Ok(r) => {
+                r.json::<serde_json::Value>().await.ok().and_then(|v| v["trading"]["updates"].as_u64()).unwrap_or(0)
+            }
+            Err(_) => 0,
+        }
+    }
+
+    fn kill9(mut self) {
+        // SIGKILL: no shutdown hooks, nothing flushed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_mid_execution_then_restart_reconciles_without_duplicates() {
+    arbytron_tests::init_logs();
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = world::start(7, "none", false).await.unwrap();
+    let (k, p) = (w.kalshi.as_ref().unwrap(), w.polymarket.as_ref().unwrap());
+    let strategies = example_strategies(&dir.path().join("strategies"));
+    std::fs::write(dir.path().join("mappings.toml"), world::mappings_toml(&w.links)).unwrap();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let admin_port = free_port();
+    let config = dir.path().join("host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[service]
+log_level = "warn,arbytron=info,arbytron_execution=info"
+[admin]
+listen = "127.0.0.1:{admin_port}"
+[strategies]
+dir = "{strategies}"
+cache_dir = "{cache}"
+[sim]
+enabled = false
+[venues.kalshi]
+environment = "custom"
+rest_url = "{krest}"
+ws_url = "{kws}"
+key_id = "{KALSHI_DEMO_KEY_ID}"
+private_key_path = "{kkey}"
+[venues.polymarket]
+environment = "custom"
+gamma_url = "{gamma}"
+clob_url = "{clob}"
+ws_url = "{pws}"
+private_key_env = "E2E_POLY_KEY"
+api_key = "{api_key}"
+api_secret_env = "E2E_POLY_SECRET"
+api_passphrase_env = "E2E_POLY_PASSPHRASE"
+[venues.amm]
+enabled = false
+[engine]
+mappings = "{mappings}"
+reconcile_interval_ms = 1000
+[execution]
+paper = false
+[store]
+url = "{store}"
+"#,
+            strategies = strategies.display(),
+            cache = dir.path().join("cache").display(),
+            krest = k.rest_url(),
+            kws = k.ws_url(),
+            kkey = repo.join("config/demo/kalshi-sim.pem").display(),
+            gamma = p.gamma_url(),
+            clob = p.clob_url(),
+            pws = p.ws_url(),
+            api_key = demo_account().api_key,
+            mappings = dir.path().join("mappings.toml").display(),
+            store = db.url,
+        ),
+    )
+    .unwrap();
+
+    let host = Host::start(&config, admin_port);
+    wait_until("the host is streaming books", Duration::from_secs(90), || async { host.updates().await >= 5 }).await;
+    let store = Store::connect(&db.url).await.unwrap();
+
+    // The Polymarket leg will hang for 8 s; the Kalshi leg fills at once.
+    p.fault(Fault::Latency { ms: 8_000 });
+    let (cpi_kalshi, cpi_poly) = cpi_markets();
+    p.set_fair(&cpi_poly.symbol, Price::parse("0.33").unwrap());
+    // Wait until the intent is written and the Kalshi order has filled, then kill -9.
+    wait_until("the entry intent is written and Kalshi has filled", Duration::from_secs(60), || async {
+        let filled = k.positions(KALSHI_DEMO_KEY_ID).iter().any(|(t, q)| *t == cpi_kalshi.symbol && !q.is_zero());
+        filled && !store.unresolved_orders().await.unwrap_or_default().is_empty()
+    })
+    .await;
+    host.kill9();
+    let unresolved = store.unresolved_orders().await.unwrap();
+    assert!(!unresolved.is_empty(), "the crash left orders whose outcome the store does not know");
+    p.fault(Fault::Latency { ms: 0 });
+    tokio::time::sleep(Duration::from_secs(9)).await; // anything in flight lands (or not)
+
+    // Restart: reconcile, repair, and hold a hedged bundle.
+    let host = Host::start(&config, admin_port);
+    wait_until("the restarted host resolves every order", Duration::from_secs(90), || async {
+        store.unresolved_orders().await.map(|u| u.is_empty()).unwrap_or(false)
+    })
+    .await;
+    let bundle_id = unresolved[0].bundle.id;
+    wait_until("the bundle ends hedged or flat", Duration::from_secs(60), || async {
+        matches!(
+            store.bundle(bundle_id).await.unwrap().map(|b| b.status),
+            Some(BundleStatus::Open | BundleStatus::Failed)
+        )
+    })
+    .await;
+    let b = store.bundle(bundle_id).await.unwrap().unwrap();
+    assert!(b.legs.iter().all(|l| l.quantity == b.quantity), "no unhedged leg: {b:?}");
+
+    // No order went out twice: every client order id is unique, and what each
+    // venue filled equals what the store recorded as filled.
+    let orders = store.orders_for_bundle(bundle_id).await.unwrap();
+    let mut ids: Vec<_> = orders.iter().map(|o| o.client_order_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), orders.len());
+    // Positions: ours equal the venues'.
+    let kalshi_net: Qty =
+        k.positions(KALSHI_DEMO_KEY_ID).iter().filter(|(t, _)| *t == cpi_kalshi.symbol).map(|(_, q)| *q).sum();
+    let ours_kalshi: Qty = b
+        .legs
+        .iter()
+        .filter(|l| l.market.venue == Venue::Kalshi)
+        .map(|l| if l.side == Side::Yes { l.quantity } else { -l.quantity })
+        .sum();
+    assert_eq!(kalshi_net, ours_kalshi, "Kalshi position equals ours");
+    let (yes, no) = cpi_poly_tokens();
+    let poly = p.positions(&demo_account().api_key);
+    let ours_poly_yes: Qty = b
+        .legs
+        .iter()
+        .filter(|l| l.market.venue == Venue::PolymarketClob && l.side == Side::Yes)
+        .map(|l| l.quantity)
+        .sum();
+    let ours_poly_no: Qty = b
+        .legs
+        .iter()
+        .filter(|l| l.market.venue == Venue::PolymarketClob && l.side == Side::No)
+        .map(|l| l.quantity)
+        .sum();
+    assert_eq!(poly.get(&yes).copied().unwrap_or_default(), ours_poly_yes, "Polymarket YES equals ours");
+    assert_eq!(poly.get(&no).copied().unwrap_or_default(), ours_poly_no, "Polymarket NO equals ours");
+    host.kill9();
+    w.shutdown().await;
+}
