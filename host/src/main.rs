@@ -39,6 +39,10 @@ enum Command {
     },
     /// Serve the venue simulators, printing `NAME URL` per endpoint.
     Sim(arbytron::commands::sim::SimArgs),
+    /// Print a venue's fee for an order, in dollars, with the formula applied.
+    Fees(arbytron::commands::money::FeesArgs),
+    /// Size a leg set (JSON file) with the SDK math and print the bundle and profit curve.
+    Quote(arbytron::commands::money::QuoteArgs),
     /// Work with strategy modules.
     #[command(subcommand)]
     Strategy(StrategyCommand),
@@ -61,6 +65,8 @@ fn main() -> std::process::ExitCode {
                 .and_then(|rt| rt.block_on(arbytron::commands::sim::run(args)))
         }
         Command::Strategy(cmd) => arbytron::commands::strategy::run(cmd),
+        Command::Fees(args) => arbytron::commands::money::fees(&args).map(|s| println!("{s}")),
+        Command::Quote(args) => arbytron::commands::money::quote(&args).map(|s| println!("{s}")),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

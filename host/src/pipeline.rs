@@ -139,6 +139,9 @@ pub async fn run(
             _ = reconcile.tick() => {
                 let (ex, tx) = (executor.clone(), fb_tx.clone());
                 tokio::spawn(async move {
+                    for out in ex.repair_pending().await {
+                        let _ = tx.send(Feedback::Exit(out));
+                    }
                     let drifts = ex.check_positions().await;
                     let _ = tx.send(Feedback::Drift(drifts));
                 });

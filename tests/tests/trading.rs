@@ -189,12 +189,14 @@ async fn a_rejected_leg_and_a_partial_fill_leave_no_unhedged_exposure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
-    let h = Harness::start("").await;
+    // Books count as current for 12 s after a feed last vouched for them
+    // (the venues' heartbeats come every 10 s).
+    let h = Harness::start("[risk]\nmax_book_age_ms = 12000\n").await;
     let (cpi_kalshi, cpi_poly) = cpi_markets();
-    // Polymarket's feed freezes; then Kalshi's side moves. The frozen book
-    // goes stale and nothing trades until it thaws.
-    h.poly().fault(Fault::Freeze { ms: 9_000 });
-    tokio::time::sleep(Duration::from_millis(6_000)).await; // past max_book_age_ms
+    // Polymarket's feed freezes (no frames, no PONGs); then Kalshi's side
+    // moves. The frozen book goes stale and nothing trades until it thaws.
+    h.poly().fault(Fault::Freeze { ms: 22_000 });
+    tokio::time::sleep(Duration::from_millis(14_000)).await; // past max_book_age_ms
     h.kalshi().set_fair(&cpi_kalshi.symbol, p("0.57"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(h.bundles().await.is_empty(), "nothing trades on a frozen book");

@@ -199,7 +199,8 @@ impl Markets {
                         s.updated_at = now;
                     }
                 }
-                Touched::Info(id)
+                // A book that became tradable again is worth pricing at once.
+                if *state == FeedState::Fresh { Touched::Prices(ids) } else { Touched::Info(id) }
             }
         }
     }

@@ -46,8 +46,12 @@ pub struct ExecConfig {
     pub retry_attempts: u32,
     /// A repair order may pay this much more per contract than the original limit.
     pub retry_allowance: Price,
-    /// The most a repair or unwind may lose on one bundle (versus its $1 payout).
+    /// The most a repair or unwind may lose on one bundle (versus its $1
+    /// payout): `loss_cap_ppm` of the bundle's cost, but never more than
+    /// `loss_cap`. It bounds the prices accepted; the repair orders' own fees
+    /// come on top.
     pub loss_cap: Money,
+    pub loss_cap_ppm: u32,
     /// Lookups by client order id after a send failed without an answer.
     pub lookup_attempts: u32,
 }
@@ -59,7 +63,8 @@ impl Default for ExecConfig {
             leg_timeout_ms: 10_000,
             retry_attempts: 2,
             retry_allowance: Price::from_micros_const(20_000),
-            loss_cap: Money::from_dollars(5),
+            loss_cap: Money::from_dollars(50),
+            loss_cap_ppm: 100_000,
             lookup_attempts: 3,
         }
     }
@@ -89,6 +94,9 @@ pub struct BundleBook {
     pub resolves_at: TimestampMs,
     pub legs: Vec<LegBook>,
     pub realized: Money,
+    /// The size the entry aimed for and what it pays: what repairs work towards.
+    pub target: Qty,
+    pub payout: Money,
 }
 
 impl BundleBook {
@@ -110,12 +118,25 @@ impl BundleBook {
         self.legs.iter().all(|l| l.leg.qty - q < DUST)
     }
 
-    /// The engine's view, if anything is held.
-    pub fn held(&self) -> Option<Held> {
-        let q = self.hedged();
-        if !q.is_positive() {
+    /// The engine's view: everything held (legs may differ while a repair is
+    /// pending), or `None` if nothing is.
+    pub fn exposure(&self) -> Option<Held> {
+        if self.legs.iter().all(|l| l.leg.qty < DUST) {
             return None;
         }
+        self.view()
+    }
+
+    /// The engine's view of a hedged bundle, if any of it is hedged.
+    pub fn held(&self) -> Option<Held> {
+        if !self.hedged().is_positive() {
+            return None;
+        }
+        self.view()
+    }
+
+    fn view(&self) -> Option<Held> {
+        let q = self.hedged();
         Some(Held {
             bundle: self.id,
             strategy: self.strategy.clone(),
@@ -231,6 +252,14 @@ impl Executor {
 
     fn now(&self) -> TimestampMs {
         (self.clock)()
+    }
+
+    /// What a repair of a bundle costing `cost` may lose.
+    fn loss_cap(&self, cost: Money) -> Money {
+        let share = Money::from_micros(
+            (cost.micros().max(0) as i128 * self.cfg.loss_cap_ppm as i128 / 1_000_000).min(i64::MAX as i128) as i64,
+        );
+        share.min(self.cfg.loss_cap)
     }
 
     /// Send one order and learn its outcome; a lost answer is looked up by
@@ -402,6 +431,8 @@ impl Executor {
                 })
                 .collect(),
             realized: Money::ZERO,
+            target: plan.quantity,
+            payout: plan.payout,
         };
         let (errors, unknown) = self.dispatch(&mut book, &orders).await;
         outcome.venue_errors.extend(errors);
@@ -420,7 +451,14 @@ impl Executor {
         outcome.unhedged = unhedged(&book);
         outcome.realized = book.realized;
         let hedged = book.hedged();
-        outcome.status = if hedged.is_positive() { BundleStatus::Open } else { BundleStatus::Failed };
+        outcome.status = if outcome.unhedged.is_positive() {
+            // Still exposed: keep it, keep trying (see `repair_pending`), shout.
+            BundleStatus::Repairing
+        } else if hedged.is_positive() {
+            BundleStatus::Open
+        } else {
+            BundleStatus::Failed
+        };
         let note = if outcome.unhedged.is_positive() {
             tracing::error!(bundle = book.id, unhedged = %outcome.unhedged, "bundle left unhedged after every repair: needs a human");
             format!("UNHEDGED {} contracts after repair", outcome.unhedged)
@@ -430,8 +468,8 @@ impl Executor {
             String::new()
         };
         self.persist(&book, outcome.status, &note).await;
-        outcome.held = book.held();
-        if outcome.held.is_some() || outcome.unhedged.is_positive() {
+        outcome.held = book.exposure();
+        if outcome.held.is_some() {
             self.bundles.lock().insert(book.id, book);
         }
         tracing::info!(
@@ -467,7 +505,7 @@ impl Executor {
                 let l = &book.legs[i];
                 // Worst case after this order: we pay `spent` plus the missing
                 // contracts and still get `payout`; keep the loss within the cap.
-                let budget = payout + self.cfg.loss_cap - spent;
+                let budget = payout + self.loss_cap(spent) - spent;
                 let others: i64 = missing.iter().filter(|(j, _)| *j != i).map(|(_, q)| q.micros()).sum();
                 let share = Money::from_micros(budget.micros() * m.micros() / (m.micros() + others).max(1));
                 // Per contract, capped at $1 (a budget beyond that does not bind).
@@ -524,7 +562,7 @@ impl Executor {
         let mut errors = Vec::new();
         for _ in 0..self.cfg.retry_attempts.max(1) {
             let common = book.hedged();
-            let loss_left = self.cfg.loss_cap + book.realized.min(Money::ZERO);
+            let loss_left = self.loss_cap(book.cost()) + book.realized.min(Money::ZERO);
             let now = self.now();
             let mut orders = Vec::new();
             for (i, l) in book.legs.iter().enumerate() {
@@ -573,6 +611,40 @@ impl Executor {
             }
         }
         errors
+    }
+
+    /// Retry the repair of every bundle still holding unequal legs (a leg
+    /// that could not be bought or sold back at an acceptable price earlier).
+    pub async fn repair_pending(&self) -> Vec<ExitOutcome> {
+        let pending: Vec<BundleBook> =
+            self.bundles.lock().values().filter(|b| unhedged(b).is_positive()).cloned().collect();
+        let mut out = Vec::new();
+        for mut book in pending {
+            let before = book.realized;
+            let (target, payout) = (book.target, book.payout);
+            let errors = self.rebalance(&mut book, target, payout).await;
+            let left = unhedged(&book);
+            let status = if left.is_positive() {
+                BundleStatus::Repairing
+            } else if book.hedged().is_positive() {
+                BundleStatus::Open
+            } else {
+                BundleStatus::Failed
+            };
+            let note =
+                if left.is_positive() { format!("UNHEDGED {left} contracts: repair pending") } else { String::new() };
+            self.persist(&book, status, &note).await;
+            let remaining = book.exposure();
+            let realized = book.realized - before;
+            tracing::info!(bundle = book.id, status = ?status, unhedged = %left, realized = %realized, "repair retried");
+            if remaining.is_some() {
+                self.bundles.lock().insert(book.id, book.clone());
+            } else {
+                self.bundles.lock().remove(&book.id);
+            }
+            out.push(ExitOutcome { bundle: book.id, remaining, realized, status, venue_errors: errors });
+        }
+        out
     }
 
     /// Sell a held bundle back.
@@ -628,13 +700,26 @@ impl Executor {
                 errors.extend(self.unwind(&mut book).await);
             }
         }
-        let remaining = book.held();
-        let status = if remaining.is_some() { BundleStatus::Open } else { BundleStatus::Closed };
-        let note = if remaining.is_some() { format!("exit left {} held", book.hedged()) } else { String::new() };
+        let remaining = book.exposure();
+        let left = unhedged(&book);
+        let status = if left.is_positive() {
+            BundleStatus::Repairing
+        } else if remaining.is_some() {
+            BundleStatus::Open
+        } else {
+            BundleStatus::Closed
+        };
+        let note = if left.is_positive() {
+            format!("UNHEDGED {left} contracts after the exit: repair pending")
+        } else if remaining.is_some() {
+            format!("exit left {} held", book.hedged())
+        } else {
+            String::new()
+        };
         self.persist(&book, status, &note).await;
         let realized = book.realized - realized_before;
         tracing::info!(bundle = book.id, status = ?status, realized = %realized, total_realized = %book.realized, "exit finished");
-        if remaining.is_some() || unhedged(&book).is_positive() {
+        if remaining.is_some() {
             self.bundles.lock().insert(book.id, book);
         } else {
             self.bundles.lock().remove(&plan.bundle);

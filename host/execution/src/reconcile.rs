@@ -165,6 +165,8 @@ impl Executor {
                 resolves_at: b.resolves_at,
                 realized: legs.iter().map(|l| l.leg.realized).sum(),
                 legs,
+                target: b.quantity,
+                payout: b.expected_payout,
             };
             if unresolved {
                 tracing::warn!(bundle = b.id, "bundle still has unresolved orders; keeping it out of repair for now");
@@ -176,7 +178,7 @@ impl Executor {
                 self.repair_recovered(&mut book, b.quantity, b.expected_payout).await;
                 r.repaired += 1;
             }
-            if let Some(h) = book.held() {
+            if let Some(h) = book.exposure() {
                 r.held.push(h);
                 self.adopt(book);
             }
