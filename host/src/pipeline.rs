@@ -210,15 +210,14 @@ fn dispatch(
     }
 }
 
+/// The record of an opportunity as the strategy proposed it; the caller sets
+/// what the host did with it.
 fn opportunity_record(
     strategy: &str,
     link: Option<i64>,
     o: &arbytron_sdk::Opportunity,
     at: TimestampMs,
     result: OpportunityResult,
-    reason: String,
-    bundle: Option<i64>,
-    legs: Vec<OpportunityLeg>,
 ) -> OpportunityRecord {
     OpportunityRecord {
         ts: at,
@@ -232,9 +231,9 @@ fn opportunity_record(
         return_ppm: o.return_ppm,
         annualized_ppm: o.annualized_ppm,
         result,
-        reason,
-        bundle_id: bundle,
-        legs,
+        reason: String::new(),
+        bundle_id: None,
+        legs: Vec::new(),
     }
 }
 
@@ -242,16 +241,10 @@ async fn record_rejection(store: &Store, r: &Rejection) {
     if r.link_store_id.is_none() {
         return; // links not in the store (tests, benchmarks) have nowhere to record against
     }
-    let rec = opportunity_record(
-        &r.strategy,
-        r.link_store_id,
-        &r.opportunity,
-        r.at,
-        OpportunityResult::Rejected,
-        format!("{}: {}", r.reason.label(), r.reason),
-        None,
-        Vec::new(),
-    );
+    let rec = OpportunityRecord {
+        reason: format!("{}: {}", r.reason.label(), r.reason),
+        ..opportunity_record(&r.strategy, r.link_store_id, &r.opportunity, r.at, OpportunityResult::Rejected)
+    };
     if let Err(e) = store.record_opportunity(&rec).await {
         tracing::warn!(error = %e, "could not record a rejected opportunity");
     }
@@ -300,16 +293,17 @@ fn handle_feedback(
                     fee: l.fee,
                 })
                 .collect();
-            let rec = opportunity_record(
-                &plan.strategy,
-                plan.link_store_id,
-                &plan.opportunity,
-                plan.decided_at,
-                OpportunityResult::Taken,
-                String::new(),
-                out.bundle.map(|b| b as i64),
+            let rec = OpportunityRecord {
+                bundle_id: out.bundle.map(|b| b as i64),
                 legs,
-            );
+                ..opportunity_record(
+                    &plan.strategy,
+                    plan.link_store_id,
+                    &plan.opportunity,
+                    plan.decided_at,
+                    OpportunityResult::Taken,
+                )
+            };
             let store = store.clone();
             tokio::spawn(async move {
                 if let Err(e) = store.record_opportunity(&rec).await {

@@ -11,6 +11,9 @@ use arbytron_sdk::{Price, Qty};
 
 pub type OrderId = u64;
 
+/// Aggregated price levels, best first.
+pub type Levels = Vec<(Price, Qty)>;
+
 /// Which side of the YES book.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum BookSide {
@@ -328,7 +331,7 @@ impl OrderBook {
     }
 
     /// Aggregated levels, best first: (bids descending, asks ascending).
-    pub fn depth(&self) -> (Vec<(Price, Qty)>, Vec<(Price, Qty)>) {
+    pub fn depth(&self) -> (Levels, Levels) {
         let agg = |q: &VecDeque<RestingOrder>| q.iter().map(|o| o.remaining).sum::<Qty>();
         (
             self.bids.iter().rev().map(|(p, q)| (*p, agg(q))).collect(),
