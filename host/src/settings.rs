@@ -416,6 +416,43 @@ mod tests {
     }
 
     #[test]
+    fn the_production_example_loads_with_keys_from_the_environment() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/production.example.toml");
+        let env = |k: &str| match k {
+            "KALSHI_API_KEY_ID" => Some("key-id".to_string()),
+            "KALSHI_PRIVATE_KEY_PATH" => Some("/run/secrets/kalshi.pem".to_string()),
+            "POLYMARKET_PRIVATE_KEY_PATH" => Some("/run/secrets/polygon.key".to_string()),
+            "DATABASE_URL" => Some("postgres://u@db/arbytron".to_string()),
+            _ => None,
+        };
+        let s = Settings::load_with(Some(&path), None, &env).unwrap();
+        assert!(!s.execution.paper && !s.sim.enabled);
+        assert_eq!(s.store.url, "postgres://u@db/arbytron");
+        assert_eq!(s.venues.kalshi.key_id, "key-id");
+        // Without the keys it refuses to start, naming what is missing.
+        let err = Settings::load_with(Some(&path), None, &|_| None).unwrap_err().to_string();
+        assert!(err.contains("venues.kalshi.key_id") && err.contains("KALSHI_API_KEY_ID"), "{err}");
+        let mappings =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/mappings.example.toml"))
+                .unwrap();
+        assert_eq!(arbytron_engine::parse_mappings(&mappings).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn paper_mode_refuses_real_venues() {
+        let env = |k: &str| match k {
+            "KALSHI_API_KEY_ID" => Some("k".to_string()),
+            "KALSHI_PRIVATE_KEY_PATH" => Some("/k.pem".to_string()),
+            _ => None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[venues.kalshi]\nenvironment = \"production\"\n").unwrap();
+        let err = Settings::load_with(Some(&f), None, &env).unwrap_err().to_string();
+        assert!(err.contains("execution.paper"), "{err}");
+    }
+
+    #[test]
     fn params_become_strings() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");

@@ -259,6 +259,8 @@ pub async fn run_consumer<H: Handler>(
                 backoff.wait(&shutdown).await;
                 continue;
             }
+            // The producers went away because we are shutting down: not an error.
+            Err(_) if shutdown.is_cancelled() => break,
             Err(e) => {
                 tracing::error!(bus, error = %e, "poll failed for good; stopping the consumer");
                 let _ = consumer.close().await;

@@ -391,6 +391,10 @@ impl Engine {
     fn settlements(&mut self, market: MarketId, actions: &mut Vec<Action>) {
         let Some(bundles) = self.held_by_market.get(&market).cloned() else { return };
         for bundle in bundles {
+            // Already settling (a venue may report a resolution twice).
+            if self.closing.contains(&bundle) {
+                continue;
+            }
             let Some(held) = self.held.get(&bundle) else { continue };
             if !held.legs.iter().all(|(m, ..)| self.settled.contains_key(m)) {
                 continue;
