@@ -235,8 +235,25 @@ pub fn demo_scenario() -> Scenario {
     Scenario { steps }
 }
 
+/// Ports and extra credentials for the simulators (0 picks a free port).
+#[derive(Clone, Debug, Default)]
+pub struct SimOptions {
+    pub kalshi_rest_port: u16,
+    pub kalshi_ws_port: u16,
+    pub polymarket_gamma_port: u16,
+    pub polymarket_clob_port: u16,
+    pub polymarket_ws_port: u16,
+    /// More Kalshi API keys to accept: (key id, public key PEM), each with $10,000.
+    pub kalshi_keys: Vec<(String, String)>,
+}
+
 /// Start every simulator the settings ask for, and the demo's links between them.
 pub async fn start(seed: u64, scenario: &str, with_amm: bool) -> anyhow::Result<World> {
+    start_with(seed, scenario, with_amm, &SimOptions::default()).await
+}
+
+/// [`start`] with ports and extra credentials.
+pub async fn start_with(seed: u64, scenario: &str, with_amm: bool, opts: &SimOptions) -> anyhow::Result<World> {
     // Resolution three weeks out: close enough for a visible annualised return.
     let close = now_ms() + 21 * DAY;
     let script = match scenario {
@@ -244,9 +261,18 @@ pub async fn start(seed: u64, scenario: &str, with_amm: bool) -> anyhow::Result<
         "demo" => Some(demo_scenario()),
         path => Some(load_scenario(Path::new(path))?),
     };
-    let kalshi =
-        arbytron_sim::kalshi::start(kalshi_options(seed, close)).await.context("starting the Kalshi simulator")?;
+    let mut kopts = kalshi_options(seed, close);
+    kopts.rest_port = opts.kalshi_rest_port;
+    kopts.ws_port = opts.kalshi_ws_port;
+    for (id, pem) in &opts.kalshi_keys {
+        kopts.api_keys.push((id.clone(), pem.clone()));
+        kopts.accounts.push((id.clone(), Money::from_dollars(10_000)));
+    }
+    let kalshi = arbytron_sim::kalshi::start(kopts).await.context("starting the Kalshi simulator")?;
     let mut poly_opts = polymarket_options(seed, close);
+    poly_opts.gamma_port = opts.polymarket_gamma_port;
+    poly_opts.clob_port = opts.polymarket_clob_port;
+    poly_opts.ws_port = opts.polymarket_ws_port;
     // The Polymarket simulator plays its part of a script from its own start.
     poly_opts.scenario = script.clone().unwrap_or_default();
     let polymarket = arbytron_sim::polymarket::start(poly_opts).await.context("starting the Polymarket simulator")?;

@@ -71,3 +71,34 @@ fn new_scaffolds_a_crate_that_builds_and_passes_the_check() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("name:        my-edge"), "{stdout}");
 }
+
+#[test]
+fn sim_prints_one_line_per_endpoint_and_accepts_a_test_key() {
+    use std::io::{BufRead, BufReader};
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo/kalshi-sim.pub.pem");
+    let mut child = arbytron()
+        .args(["sim", "--seed", "3", "--scenario", "none", "--kalshi-key-id", "my-test-key", "--kalshi-public-key"])
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for line in out.lines() {
+        let line = line.unwrap();
+        if line == "ready" {
+            break;
+        }
+        lines.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let names: Vec<&str> = lines.iter().filter_map(|l| l.split_once(' ').map(|(n, _)| n)).collect();
+    for expected in ["kalshi-rest", "kalshi-ws", "polymarket-gamma", "polymarket-clob", "polymarket-ws"] {
+        assert!(names.contains(&expected), "{expected} missing from {lines:?}");
+    }
+    let rest = lines.iter().find(|l| l.starts_with("kalshi-rest ")).unwrap();
+    assert!(rest.ends_with("/trade-api/v2") && rest.contains("http://127.0.0.1:"), "{rest}");
+    let ws = lines.iter().find(|l| l.starts_with("kalshi-ws ")).unwrap();
+    assert!(ws.ends_with("/trade-api/ws/v2") && ws.contains("ws://127.0.0.1:"), "{ws}");
+}

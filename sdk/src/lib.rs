@@ -40,6 +40,7 @@ pub mod grid;
 pub mod matching;
 pub mod money;
 pub mod sizing;
+pub mod state;
 pub mod strategy;
 pub mod types;
 pub mod wide;

@@ -2,9 +2,13 @@
 //! settings pointed at the simulators, and waiting for conditions.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arbytron::settings::Settings;
+use arbytron::world::{KALSHI_DEMO_KEY_ID, World};
+use arbytron_sim::polymarket::{DEMO_PRIVATE_KEY, demo_account};
+use arbytron_telemetry::Secret;
 
 /// PostgreSQL for tests: `ARBYTRON_TEST_PG_URL` (set by scripts/test.sh), else the local server.
 pub fn pg_admin_url() -> String {
@@ -108,4 +112,140 @@ pub fn init_logs() {
         arbytron_telemetry::LogFormat::Human,
         "warn,arbytron=info,arbytron_execution=info",
     );
+}
+
+/// The `arbytron` binary next to this test (built if it is not yet).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.ancestors().nth(2).unwrap().join("arbytron");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "-p", "arbytron", "--bin", "arbytron"]).status().unwrap();
+        assert!(ok.success(), "building the arbytron binary failed");
+    }
+    bin
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Host {
+    child: Child,
+    admin: String,
+}
+
+impl Host {
+    /// `arbytron run --config CONFIG`.
+    pub fn start(config: &std::path::Path, admin_port: u16) -> Host {
+        Host::spawn(&["run"], config, admin_port)
+    }
+
+    /// `arbytron ARGS... --config CONFIG`, with the demo Polymarket credentials in its environment.
+    pub fn spawn(args: &[&str], config: &std::path::Path, admin_port: u16) -> Host {
+        let secret: &Secret = &demo_account().secret;
+        let pass: &Secret = &demo_account().passphrase;
+        let child = Command::new(binary())
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("E2E_POLY_KEY", DEMO_PRIVATE_KEY)
+            .env("E2E_POLY_SECRET", secret.expose())
+            .env("E2E_POLY_PASSPHRASE", pass.expose())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the host");
+        Host { child, admin: format!("http://127.0.0.1:{admin_port}") }
+    }
+
+    /// `http://127.0.0.1:PORT` of its admin API.
+    pub fn admin_url(&self) -> &str {
+        &self.admin
+    }
+
+    pub async fn updates(&self) -> u64 {
+        match reqwest::get(format!("{}/status", self.admin)).await {
+            Ok(r) => {
+                r.json::<serde_json::Value>().await.ok().and_then(|v| v["trading"]["updates"].as_u64()).unwrap_or(0)
+            }
+            Err(_) => 0,
+        }
+    }
+
+    pub fn kill9(mut self) {
+        // SIGKILL: no shutdown hooks, nothing flushed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Settings for an `arbytron` process pointed at simulators it does not run
+/// itself (`custom` venues with the demo credentials), with `extra` TOML appended.
+pub fn host_config(
+    w: &World,
+    admin_port: u16,
+    strategies: &Path,
+    cache: &Path,
+    mappings: &Path,
+    store: &str,
+    extra: &str,
+) -> String {
+    let k = w.kalshi.as_ref().expect("kalshi simulator");
+    let p = w.polymarket.as_ref().expect("polymarket simulator");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    format!(
+        r#"
+[service]
+log_level = "warn,arbytron=info,arbytron_execution=info"
+[admin]
+listen = "127.0.0.1:{admin_port}"
+[strategies]
+dir = "{strategies}"
+cache_dir = "{cache}"
+[sim]
+enabled = false
+[venues.kalshi]
+environment = "custom"
+rest_url = "{krest}"
+ws_url = "{kws}"
+key_id = "{KALSHI_DEMO_KEY_ID}"
+private_key_path = "{kkey}"
+[venues.polymarket]
+environment = "custom"
+gamma_url = "{gamma}"
+clob_url = "{clob}"
+ws_url = "{pws}"
+private_key_env = "E2E_POLY_KEY"
+api_key = "{api_key}"
+api_secret_env = "E2E_POLY_SECRET"
+api_passphrase_env = "E2E_POLY_PASSPHRASE"
+[venues.amm]
+enabled = false
+[engine]
+mappings = "{mappings}"
+reconcile_interval_ms = 1000
+[execution]
+paper = false
+[store]
+url = "{store}"
+{extra}
+"#,
+        strategies = strategies.display(),
+        cache = cache.display(),
+        krest = k.rest_url(),
+        kws = k.ws_url(),
+        kkey = repo.join("config/demo/kalshi-sim.pem").display(),
+        gamma = p.gamma_url(),
+        clob = p.clob_url(),
+        pws = p.ws_url(),
+        api_key = demo_account().api_key,
+        mappings = mappings.display(),
+    )
 }

@@ -3,77 +3,14 @@
 //! orders, no order is sent twice, and the positions we record equal the
 //! venues'.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use arbytron::world::{self, KALSHI_DEMO_KEY_ID, cpi_markets, cpi_poly_tokens};
 use arbytron_sdk::{Price, Qty, Side, Venue};
-use arbytron_sim::polymarket::{DEMO_PRIVATE_KEY, demo_account};
+use arbytron_sim::polymarket::demo_account;
 use arbytron_sim::scenario::Fault;
 use arbytron_store::{BundleStatus, Store};
-use arbytron_telemetry::Secret;
-use arbytron_tests::{TestDb, example_strategies, wait_until};
-
-/// The `arbytron` binary next to this test (built if it is not yet).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.ancestors().nth(2).unwrap().join("arbytron");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo).args(["build", "-p", "arbytron", "--bin", "arbytron"]).status().unwrap();
-        assert!(ok.success(), "building the arbytron binary failed");
-    }
-    bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Host {
-    child: Child,
-    admin: String,
-}
-
-impl Host {
-    fn start(config: &std::path::Path, admin_port: u16) -> Host {
-        let secret: &Secret = &demo_account().secret;
-        let pass: &Secret = &demo_account().passphrase;
-        let child = Command::new(binary())
-            .args(["run", "--config"])
-            .arg(config)
-            .env("E2E_POLY_KEY", DEMO_PRIVATE_KEY)
-            .env("E2E_POLY_SECRET", secret.expose())
-            .env("E2E_POLY_PASSPHRASE", pass.expose())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the host");
-        Host { child, admin: format!("http://127.0.0.1:{admin_port}") }
-    }
-
-    async fn updates(&self) -> u64 {
-        match reqwest::get(format!("{}/status", self.admin)).await {
-            Ok(r) => {
-                r.json::<serde_json::Value>().await.ok().and_then(|v| v["trading"]["updates"].as_u64()).unwrap_or(0)
-            }
-            Err(_) => 0,
-        }
-    }
-
-    fn kill9(mut self) {
-        // SIGKILL: no shutdown hooks, nothing flushed.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use arbytron_tests::{Host, TestDb, example_strategies, free_port, host_config, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_mid_execution_then_restart_reconciles_without_duplicates() {
@@ -84,58 +21,18 @@ async fn kill_9_mid_execution_then_restart_reconciles_without_duplicates() {
     let (k, p) = (w.kalshi.as_ref().unwrap(), w.polymarket.as_ref().unwrap());
     let strategies = example_strategies(&dir.path().join("strategies"));
     std::fs::write(dir.path().join("mappings.toml"), world::mappings_toml(&w.links)).unwrap();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let admin_port = free_port();
     let config = dir.path().join("host.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"
-[service]
-log_level = "warn,arbytron=info,arbytron_execution=info"
-[admin]
-listen = "127.0.0.1:{admin_port}"
-[strategies]
-dir = "{strategies}"
-cache_dir = "{cache}"
-[sim]
-enabled = false
-[venues.kalshi]
-environment = "custom"
-rest_url = "{krest}"
-ws_url = "{kws}"
-key_id = "{KALSHI_DEMO_KEY_ID}"
-private_key_path = "{kkey}"
-[venues.polymarket]
-environment = "custom"
-gamma_url = "{gamma}"
-clob_url = "{clob}"
-ws_url = "{pws}"
-private_key_env = "E2E_POLY_KEY"
-api_key = "{api_key}"
-api_secret_env = "E2E_POLY_SECRET"
-api_passphrase_env = "E2E_POLY_PASSPHRASE"
-[venues.amm]
-enabled = false
-[engine]
-mappings = "{mappings}"
-reconcile_interval_ms = 1000
-[execution]
-paper = false
-[store]
-url = "{store}"
-"#,
-            strategies = strategies.display(),
-            cache = dir.path().join("cache").display(),
-            krest = k.rest_url(),
-            kws = k.ws_url(),
-            kkey = repo.join("config/demo/kalshi-sim.pem").display(),
-            gamma = p.gamma_url(),
-            clob = p.clob_url(),
-            pws = p.ws_url(),
-            api_key = demo_account().api_key,
-            mappings = dir.path().join("mappings.toml").display(),
-            store = db.url,
+        host_config(
+            &w,
+            admin_port,
+            &strategies,
+            &dir.path().join("cache"),
+            &dir.path().join("mappings.toml"),
+            &db.url,
+            "",
         ),
     )
     .unwrap();
@@ -176,6 +73,13 @@ url = "{store}"
     .await;
     let b = store.bundle(bundle_id).await.unwrap().unwrap();
     assert!(b.legs.iter().all(|l| l.quantity == b.quantity), "no unhedged leg: {b:?}");
+    // The dislocation is still there, so the restarted host may trade it
+    // again: stop new trades, let what is in flight finish and Polymarket's
+    // trades confirm, then compare positions.
+    let client = reqwest::Client::new();
+    client.post(format!("{}/kill", host.admin_url())).send().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(store.unresolved_orders().await.unwrap().is_empty());
 
     // No order went out twice: every client order id is unique.
     let orders = store.orders_for_bundle(bundle_id).await.unwrap();

@@ -574,23 +574,7 @@ impl Executor {
                 let floor =
                     (basis - loss_left.max(Money::ZERO)).per_contract(excess, Rounding::Up).unwrap_or(Price::ZERO);
                 let limit = round_to_tick(floor, l.tick, Rounding::Up).max(l.tick.max(Price::from_micros_const(1)));
-                orders.push((
-                    i,
-                    OrderRequest {
-                        client_order_id: self.ids.next(book.id, Purpose::Unwind, i, now),
-                        market: l.market.clone(),
-                        side: l.side,
-                        action: Action::Sell,
-                        quantity: excess,
-                        limit_price: limit,
-                        time_in_force: if l.pool.is_some() {
-                            TimeInForce::FillOrKill
-                        } else {
-                            TimeInForce::ImmediateOrCancel
-                        },
-                        amount: None,
-                    },
-                ));
+                orders.push((i, self.sell_request(book.id, l, i, excess, limit, Purpose::Unwind, now)));
             }
             if orders.is_empty() {
                 break;
@@ -647,6 +631,31 @@ impl Executor {
         out
     }
 
+    /// An immediate sale of `qty` of a leg at no less than `limit`.
+    #[allow(clippy::too_many_arguments)]
+    fn sell_request(
+        &self,
+        bundle: u64,
+        l: &LegBook,
+        leg: usize,
+        qty: Qty,
+        limit: Price,
+        purpose: Purpose,
+        now: TimestampMs,
+    ) -> OrderRequest {
+        OrderRequest {
+            client_order_id: self.ids.next(bundle, purpose, leg, now),
+            market: l.market.clone(),
+            side: l.side,
+            action: Action::Sell,
+            quantity: qty,
+            limit_price: limit,
+            // A pool swap is all or nothing; a book sale takes what it can.
+            time_in_force: if l.pool.is_some() { TimeInForce::FillOrKill } else { TimeInForce::ImmediateOrCancel },
+            amount: None,
+        }
+    }
+
     /// Sell a held bundle back.
     pub async fn exit(&self, plan: &ExitPlan) -> ExitOutcome {
         let Some(mut book) = self.bundle(plan.bundle) else {
@@ -666,23 +675,8 @@ impl Executor {
             .filter_map(|x| {
                 let i = book.legs.iter().position(|l| l.market == x.market && l.side == x.side)?;
                 let l = &book.legs[i];
-                Some((
-                    i,
-                    OrderRequest {
-                        client_order_id: self.ids.next(book.id, Purpose::Exit, i, now),
-                        market: l.market.clone(),
-                        side: l.side,
-                        action: Action::Sell,
-                        quantity: x.quantity.min(l.leg.qty),
-                        limit_price: round_to_tick(x.limit_price, l.tick, Rounding::Up),
-                        time_in_force: if l.pool.is_some() {
-                            TimeInForce::FillOrKill
-                        } else {
-                            TimeInForce::ImmediateOrCancel
-                        },
-                        amount: None,
-                    },
-                ))
+                let limit = round_to_tick(x.limit_price, l.tick, Rounding::Up);
+                Some((i, self.sell_request(book.id, l, i, x.quantity.min(l.leg.qty), limit, Purpose::Exit, now)))
             })
             .collect();
         let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();

@@ -27,6 +27,7 @@ use arbytron_sdk::exit::{self, ExitPolicy};
 use arbytron_sdk::matching;
 use arbytron_sdk::prelude::*;
 use arbytron_sdk::sizing::{self, Limits};
+use arbytron_sdk::state;
 
 /// What the strategy counts; carried across hot reloads.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -258,32 +259,13 @@ impl Strategy for MultiOutcomeBundle {
 
     fn snapshot(&self) -> Vec<u8> {
         let s = self.stats;
-        let mut out = Vec::with_capacity(5 + 32);
-        out.extend_from_slice(SNAPSHOT_MAGIC);
-        out.push(SNAPSHOT_VERSION);
-        for v in [s.links_proposed, s.scored, s.opportunities, s.exits] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out
+        state::encode_words(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, &[s.links_proposed, s.scored, s.opportunities, s.exits])
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        if state.len() < 5 || &state[..4] != SNAPSHOT_MAGIC {
-            return Err("not a multi-outcome-bundle snapshot".into());
-        }
-        if state[4] != SNAPSHOT_VERSION {
-            return Err(format!("snapshot version {} is not {SNAPSHOT_VERSION}", state[4]));
-        }
-        let body = &state[5..];
-        if body.len() != 32 {
-            return Err(format!("snapshot body has {} bytes, expected 32", body.len()));
-        }
-        let word = |i: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&body[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(b)
-        };
-        self.stats = Stats { links_proposed: word(0), scored: word(1), opportunities: word(2), exits: word(3) };
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let [links_proposed, scored, opportunities, exits] =
+            state::decode_words::<4>(snapshot, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
+        self.stats = Stats { links_proposed, scored, opportunities, exits };
         Ok(())
     }
 }
