@@ -66,6 +66,12 @@ fn listing(key: MarketKey, fee: FeeSchedule) -> MarketUpdate {
 fn main() {
     let wasm_dir = arbytron_runtime::testing::wasm_dir();
     let arb_ppm: u32 = std::env::var("ARB_PPM").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    // `STRATEGY=all` scores every link with every strategy (both examples).
+    let strategy_for_pairs: String = match std::env::var("STRATEGY").as_deref() {
+        Ok("all") => String::new(),
+        Ok(s) => s.to_string(),
+        Err(_) => "cross-venue-binary".to_string(),
+    };
     let updates_n: usize = std::env::var("UPDATES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
 
     let runtime = Runtime::new(RuntimeConfig { cache_dir: None, ..RuntimeConfig::default() }).expect("runtime");
@@ -101,7 +107,8 @@ fn main() {
         engine
             .add_link(LinkSpec {
                 name: format!("pair-{i}"),
-                strategies: vec![],
+                // As in production, a binary pair is scored by the binary strategy.
+                strategies: if strategy_for_pairs.is_empty() { vec![] } else { vec![strategy_for_pairs.clone()] },
                 outcomes: vec![
                     vec![
                         format!("kalshi:K-{i}:yes").parse().unwrap(),

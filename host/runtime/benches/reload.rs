@@ -25,7 +25,7 @@ fn run(label: &str, cache: bool, rounds: usize) {
         // Make each module distinct when the cache is off (else it would hit the same hash).
         let mut bytes = versions[i % 2].clone();
         if !cache {
-            bytes.extend_from_slice(&[0, 4, b'p', b'a', b'd', i as u8]); // a custom section
+            bytes.extend_from_slice(&[0, 5, 3, b'p', b'a', b'd', i as u8]); // a custom section named "pad"
         }
         let tmpf = dir.join(".next");
         std::fs::write(&tmpf, &bytes).unwrap();
