@@ -150,13 +150,25 @@ fn main() {
         .collect();
 
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    // Split by whether the update reached a strategy or the host skipped the link
+    // because its cheapest asks already cost $1.
+    let mut scored_hist = hist.clone();
+    let mut skipped_hist = hist.clone();
+    let skipped = &arbytron_engine::metrics::LINKS_SKIPPED;
     let mut entered = 0u64;
     let mut rejected = 0u64;
     let started = Instant::now();
     for (n, u) in updates.iter().enumerate() {
+        let before = skipped.get();
         let t = Instant::now();
         let actions = engine.on_update(u, NOW + n as i64, &strategies);
-        hist.record(t.elapsed().as_nanos() as u64).ok();
+        let ns = t.elapsed().as_nanos() as u64;
+        hist.record(ns).ok();
+        if skipped.get() == before {
+            scored_hist.record(ns).ok()
+        } else {
+            skipped_hist.record(ns).ok()
+        };
         for a in actions {
             match a {
                 Action::Enter(p) => {
@@ -172,7 +184,8 @@ fn main() {
     println!(
         "engine: {} linked markets, {} updates, strategies {:?} (wasm)\n\
          tick-to-decision ns: p50 {} p90 {} p99 {} p99.9 {} max {}\n\
-         throughput: {:.0} updates/s on one thread; entries {entered}, recorded rejections {rejected}",
+         throughput: {:.0} updates/s on one thread; entries {entered}, recorded rejections {rejected}\n\
+         scored by a strategy: {} updates, p50 {} p99 {} ns; skipped by the host (asks >= $1): {} updates, p50 {} p99 {} ns",
         PAIRS * 2,
         updates.len(),
         names,
@@ -182,5 +195,11 @@ fn main() {
         hist.value_at_quantile(0.999),
         hist.max(),
         updates.len() as f64 / elapsed.as_secs_f64(),
+        scored_hist.len(),
+        scored_hist.value_at_quantile(0.5),
+        scored_hist.value_at_quantile(0.99),
+        skipped_hist.len(),
+        skipped_hist.value_at_quantile(0.5),
+        skipped_hist.value_at_quantile(0.99),
     );
 }

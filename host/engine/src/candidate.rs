@@ -91,6 +91,53 @@ pub fn pack_link(buf: &mut LegsBuf, link: &Link, markets: &Markets, cfg: &PackCo
     true
 }
 
+/// The most a bundle on `link` can gross per contract: $1 minus the sum, over
+/// outcomes, of the cheapest price any tradable leg starts at (micro-dollars).
+/// Fees, gas and deeper levels only raise what a bundle costs, so when this
+/// is zero or less no size on any choice of legs pays, and the host need not
+/// ask a strategy. `None` when some outcome has no tradable leg.
+pub fn top_edge(link: &Link, markets: &Markets, cfg: &PackConfig, now: TimestampMs) -> Option<i64> {
+    let mut sum = 0i64;
+    for legs in &link.outcomes {
+        let mut cheapest: Option<i64> = None;
+        for &(m, side) in legs {
+            if markets.tradable(m, now, cfg.max_book_age_ms).is_err() {
+                continue;
+            }
+            let Some(s) = markets.get(m) else { continue };
+            let start = match s.pool_outcome(side) {
+                Some((address, token)) => markets.pool(address).map(|p| pool_spot_floor(&p.balances, token)),
+                None => s.book.best_ask(side).map(|l| l.price.micros()),
+            };
+            if let Some(p) = start {
+                cheapest = Some(cheapest.map_or(p, |c| c.min(p)));
+            }
+        }
+        sum = sum.saturating_add(cheapest?);
+    }
+    Some(1_000_000 - sum)
+}
+
+/// A lower bound on the price of the first token bought from a fixed-product
+/// pool (micro-dollars): exact (floored) for a binary pool, where it is
+/// `other / (own + other)`; zero for larger pools, which only makes the
+/// bound looser.
+fn pool_spot_floor(balances: &[u128], token: usize) -> i64 {
+    match balances {
+        [a, b] if token < 2 => {
+            let (own, other) = if token == 0 { (*a, *b) } else { (*b, *a) };
+            let total = own.saturating_add(other);
+            if total == 0 {
+                return 0;
+            }
+            // Both below 2^64 in practice; saturate rather than overflow otherwise.
+            let scaled = other.checked_mul(1_000_000).map_or(0, |n| n / total);
+            i64::try_from(scaled).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
 /// When a link resolves: its configured time, else the latest close of its markets.
 pub fn resolves_at(link: &Link, markets: &Markets) -> TimestampMs {
     link.spec
@@ -102,4 +149,21 @@ pub fn resolves_at(link: &Link, markets: &Markets) -> TimestampMs {
 pub fn best_price(markets: &Markets, market: MarketId, side: Side, buying: bool) -> Option<Price> {
     let s = markets.get(market)?;
     if buying { s.book.best_ask(side) } else { s.book.best_bid(side) }.map(|l| l.price)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pool_spot_floor;
+
+    #[test]
+    fn binary_pool_spot_is_the_other_side_share() {
+        // Buying token 0 from (600, 400): 400 / 1000 = $0.40.
+        assert_eq!(pool_spot_floor(&[600, 400], 0), 400_000);
+        assert_eq!(pool_spot_floor(&[600, 400], 1), 600_000);
+        // Floored: 1/3 of a dollar.
+        assert_eq!(pool_spot_floor(&[2, 1], 0), 333_333);
+        // Larger pools and empty ones bound at zero.
+        assert_eq!(pool_spot_floor(&[1, 1, 1], 0), 0);
+        assert_eq!(pool_spot_floor(&[0, 0], 0), 0);
+    }
 }

@@ -12,7 +12,7 @@ use arbytron_model::{MarketKey, MarketStatus, MarketUpdate, TimestampMs};
 use arbytron_sdk::wire::LegsBuf;
 use arbytron_sdk::{ExitDecision, HeldLeg, MarketId, Money, Opportunity, Position, Price, Qty, Side, Venue};
 
-use crate::candidate::{PackConfig, pack_link, push_leg, resolves_at};
+use crate::candidate::{PackConfig, pack_link, push_leg, resolves_at, top_edge};
 use crate::links::{Link, LinkSpec, Links};
 use crate::markets::{Markets, Touched};
 use crate::metrics;
@@ -227,6 +227,16 @@ impl Engine {
             return;
         }
         let Some(link) = self.links.get(link_id) else { return };
+        // Most updates leave every link where the cheapest asks already sum to
+        // $1 or more; no strategy can find a paying bundle there.
+        match top_edge(link, &self.markets, &self.pack, now) {
+            Some(edge) if edge > 0 => {}
+            Some(_) => {
+                metrics::LINKS_SKIPPED.inc();
+                return;
+            }
+            None => return,
+        }
         if !pack_link(&mut self.buf, link, &self.markets, &self.pack, now) {
             return;
         }

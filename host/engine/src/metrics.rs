@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use arbytron_telemetry::prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec};
+use arbytron_telemetry::prometheus::{GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 use arbytron_telemetry::{counter_vec, float_gauge_vec, gauge_vec, latency_histogram};
 
 pub static OPPORTUNITIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -12,6 +12,17 @@ pub static OPPORTUNITIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "Opportunities strategies found, and whether the host took or rejected them (with the reason)",
         &["strategy", "result", "reason"],
     )
+});
+
+/// Link evaluations skipped without calling a strategy because the cheapest
+/// asks across the link already cost $1 or more.
+pub static LINKS_SKIPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    let c = counter_vec(
+        "arbytron_links_skipped_total",
+        "Link evaluations skipped before scoring: the cheapest asks already sum to $1 or more",
+        &[],
+    );
+    c.with_label_values::<&str>(&[])
 });
 
 pub static ORDERS: LazyLock<IntCounterVec> = LazyLock::new(|| {

@@ -1,6 +1,6 @@
 //! The engine end to end on hand-built books, with native strategies.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,11 +21,12 @@ type Tamper = Box<dyn Fn(&mut Opportunity)>;
 
 struct Greedy {
     tamper: RefCell<Option<Tamper>>,
+    scored: Cell<u32>,
 }
 
 impl Greedy {
     fn new() -> Greedy {
-        Greedy { tamper: RefCell::new(None) }
+        Greedy { tamper: RefCell::new(None), scored: Cell::new(0) }
     }
 }
 
@@ -34,6 +35,7 @@ impl Scorer for Greedy {
         Arc::from("greedy")
     }
     fn score(&self, link: u32, now: i64, resolves: i64, legs: &mut LegsBuf) -> Result<Option<Opportunity>, String> {
+        self.scored.set(self.scored.get() + 1);
         let c = Candidate::new(link, now, resolves, &legs.legs, &legs.data).map_err(|e| e.to_string())?;
         let mut o = best_opportunity(&c, &Limits::default());
         if let (Some(o), Some(t)) = (o.as_mut(), self.tamper.borrow().as_ref()) {
@@ -162,6 +164,24 @@ fn takes_a_cross_venue_dislocation_once() {
     // The link is busy: the same books do not trade twice.
     let again = e.on_update(&book(&p, vec![lvl("0.55", 30)], vec![lvl("0.58", 30)]), NOW + 2, &One(&g));
     assert!(entries(&again).is_empty());
+}
+
+#[test]
+fn links_whose_cheapest_asks_cost_a_dollar_are_not_scored() {
+    let (mut e, _, k, p) = setup(RiskLimits::default());
+    let g = Greedy::new();
+    e.on_update(&book(&k, vec![lvl("0.38", 100)], vec![lvl("0.60", 20)]), NOW, &One(&g));
+    assert_eq!(g.scored.get(), 0, "one venue alone leaves an outcome without a leg");
+    // Cheapest YES 0.58 (Polymarket), cheapest NO 1 - 0.42 = 0.58 (Polymarket): $1.16.
+    e.on_update(&book(&p, vec![lvl("0.42", 30)], vec![lvl("0.58", 30)]), NOW, &One(&g));
+    assert_eq!(g.scored.get(), 0);
+    // Exactly $1: YES 0.58 + NO 0.42 still cannot pay.
+    e.on_update(&book(&p, vec![lvl("0.58", 30)], vec![lvl("0.58", 30)]), NOW, &One(&g));
+    assert_eq!(g.scored.get(), 0);
+    // 0.58 + 0.41 = $0.99 before fees: worth asking (fees make it a loss, so no entry).
+    let actions = e.on_update(&book(&p, vec![lvl("0.59", 30)], vec![lvl("0.58", 30)]), NOW, &One(&g));
+    assert_eq!(g.scored.get(), 1);
+    assert!(entries(&actions).is_empty(), "{actions:?}");
 }
 
 #[test]
