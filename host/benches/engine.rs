@@ -93,6 +93,7 @@ fn main() {
         max_book_age_ms: i64::MAX / 4,
         ..RiskLimits::default()
     };
+    let rss_before = rss_kib("VmRSS:");
     let mut engine =
         Engine::new(EngineConfig { risk: limits, ..EngineConfig::default() }, Arc::new(AtomicBool::new(false)));
     let kalshi = FeeSchedule::Kalshi { taker_ppm: 70_000, maker_ppm: 0, multiplier_ppm: 1_000_000 };
@@ -136,6 +137,9 @@ fn main() {
             &strategies,
         );
     }
+    // Memory of the engine's state (markets, books, links) and the strategy
+    // instances, before the pre-generated updates are allocated.
+    let rss_loaded = rss_kib("VmRSS:");
     let updates: Vec<MarketUpdate> = (0..updates_n)
         .map(|_| {
             let (k, fair) = &fairs[rng.gen_range(0..fairs.len())];
@@ -202,4 +206,22 @@ fn main() {
         skipped_hist.value_at_quantile(0.5),
         skipped_hist.value_at_quantile(0.99),
     );
+    println!(
+        "memory: resident {} KiB with the runtime and compiled strategies; {} KiB after listing, linking and \
+         booking {} markets (+{} KiB, {} bytes per market); peak {} KiB (includes the pre-generated updates)",
+        rss_before,
+        rss_loaded,
+        PAIRS * 2,
+        rss_loaded.saturating_sub(rss_before),
+        rss_loaded.saturating_sub(rss_before) * 1024 / (PAIRS as u64 * 2),
+        rss_kib("VmHWM:"),
+    );
+}
+
+/// A line of /proc/self/status in KiB (Linux); 0 elsewhere.
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
 }
