@@ -164,6 +164,22 @@ impl Host {
         &self.admin
     }
 
+    /// POST to the admin API, waiting for it to listen: a restarted host
+    /// recovers its state from the store and the venues before it serves.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            match client.post(format!("{}{path}", self.admin)).send().await {
+                Ok(r) => return r,
+                Err(e) if e.is_connect() && start.elapsed() < Duration::from_secs(60) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("POST {path} to the host's admin API: {e}"),
+            }
+        }
+    }
+
     pub async fn updates(&self) -> u64 {
         match reqwest::get(format!("{}/status", self.admin)).await {
             Ok(r) => {

@@ -76,8 +76,7 @@ async fn kill_9_mid_execution_then_restart_reconciles_without_duplicates() {
     // The dislocation is still there, so the restarted host may trade it
     // again: stop new trades, let what is in flight finish and Polymarket's
     // trades confirm, then compare positions.
-    let client = reqwest::Client::new();
-    client.post(format!("{}/kill", host.admin_url())).send().await.unwrap();
+    assert!(host.post("/kill").await.status().is_success());
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(store.unresolved_orders().await.unwrap().is_empty());
 

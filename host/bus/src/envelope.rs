@@ -16,21 +16,18 @@
 //!
 //! The header is written and probed with rmp's low-level calls, so a consumer
 //! knows from the first few bytes whether a message is ours and which version
-//! it is, before paying for the payload. The payload goes through rmp-serde
-//! with a wire mirror of [`MarketUpdate`] (see [`WireRef`]) rather than the
-//! model's own serde derive: the model tags its enum internally
-//! (`#[serde(tag = "kind")]`), and serde decodes internally tagged enums
-//! through a buffer that claims to be human-readable, so `Price`/`Qty`/`Money`
-//! (raw integers in binary formats) would be read back as whole dollars and
-//! scaled by a million. The mirror is externally tagged, which serde decodes
-//! directly; `Price`/`Qty` then travel as plain integers.
+//! it is, before paying for the payload. The payload is the model's own serde
+//! form, which is externally tagged (`{"book": {...}}`) so that serde decodes
+//! it directly: an internally tagged enum goes through a buffer that claims to
+//! be human-readable, and `Price`/`Qty`/`Money` (raw integers in binary
+//! formats) would come back as whole dollars. `Price`/`Qty` travel as plain
+//! integers.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arbytron_model::{Book, FeedState, MarketInfo, MarketKey, MarketStatus, MarketUpdate, PoolState, TimestampMs};
-use serde::{Deserialize, Serialize};
+use arbytron_model::{MarketUpdate, TimestampMs};
 
 use crate::error::BusError;
 
@@ -271,54 +268,19 @@ impl DecodeError {
     }
 }
 
-/// The payload as written: externally tagged, borrowing the update.
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-enum WireRef<'a> {
-    Listing(&'a MarketInfo),
-    Book { market: &'a MarketKey, book: &'a Book, venue_ts: TimestampMs },
-    Pool { market: &'a MarketKey, pool: &'a PoolState, venue_ts: TimestampMs },
-    Status { market: &'a MarketKey, status: &'a MarketStatus, venue_ts: TimestampMs },
-    Feed { market: &'a MarketKey, state: &'a FeedState, venue_ts: TimestampMs },
-}
-
-/// The payload as read.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum WireOwned {
-    Listing(MarketInfo),
-    Book { market: MarketKey, book: Book, venue_ts: TimestampMs },
-    Pool { market: MarketKey, pool: PoolState, venue_ts: TimestampMs },
-    Status { market: MarketKey, status: MarketStatus, venue_ts: TimestampMs },
-    Feed { market: MarketKey, state: FeedState, venue_ts: TimestampMs },
-}
-
 /// Hot-path updates (books, pools, status) are written with structs as arrays
 /// (about half the bytes of maps); listings as maps, because `VenueRefs` skips
 /// empty fields and positional decoding would shift. The decoder reads both.
 fn encode_payload(update: &MarketUpdate, buf: &mut Vec<u8>) -> Result<(), BusError> {
-    let wire = match update {
-        MarketUpdate::Listing(info) => {
-            return rmp_serde::encode::write_named(buf, &WireRef::Listing(info))
-                .map_err(|e| BusError::Encode(e.to_string()));
-        }
-        MarketUpdate::Book { market, book, venue_ts } => WireRef::Book { market, book, venue_ts: *venue_ts },
-        MarketUpdate::Pool { market, pool, venue_ts } => WireRef::Pool { market, pool, venue_ts: *venue_ts },
-        MarketUpdate::Status { market, status, venue_ts } => WireRef::Status { market, status, venue_ts: *venue_ts },
-        MarketUpdate::Feed { market, state, venue_ts } => WireRef::Feed { market, state, venue_ts: *venue_ts },
+    let written = match update {
+        MarketUpdate::Listing(_) => rmp_serde::encode::write_named(buf, update),
+        _ => rmp_serde::encode::write(buf, update),
     };
-    rmp_serde::encode::write(buf, &wire).map_err(|e| BusError::Encode(e.to_string()))
+    written.map_err(|e| BusError::Encode(e.to_string()))
 }
 
 fn decode_payload(bytes: &[u8]) -> Result<MarketUpdate, DecodeError> {
-    let wire: WireOwned = rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(format!("payload: {e}")))?;
-    Ok(match wire {
-        WireOwned::Listing(info) => MarketUpdate::Listing(info),
-        WireOwned::Book { market, book, venue_ts } => MarketUpdate::Book { market, book, venue_ts },
-        WireOwned::Pool { market, pool, venue_ts } => MarketUpdate::Pool { market, pool, venue_ts },
-        WireOwned::Status { market, status, venue_ts } => MarketUpdate::Status { market, status, venue_ts },
-        WireOwned::Feed { market, state, venue_ts } => MarketUpdate::Feed { market, state, venue_ts },
-    })
+    rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(format!("payload: {e}")))
 }
 
 /// Venue time of an update, if it carries one.
@@ -386,7 +348,10 @@ impl Sequencer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arbytron_model::{FeeSchedule, Level, Price, Qty, Side, Venue, VenueRefs};
+    use arbytron_model::{
+        Book, FeeSchedule, FeedState, Level, MarketInfo, MarketKey, MarketStatus, PoolState, Price, Qty, Side, Venue,
+        VenueRefs,
+    };
 
     fn lvl(p: &str, q: &str) -> Level {
         Level::new(Price::parse(p).unwrap(), Qty::parse(q).unwrap())
@@ -444,14 +409,23 @@ mod tests {
         }
     }
 
-    /// Why the wire mirror exists: the model's internally tagged enum does not
-    /// survive a binary serde format (amounts come back scaled or rejected).
+    /// The payload keeps amounts exact: a price one micro-dollar off a whole
+    /// cent and a quantity with hundredths survive, as raw integers.
     #[test]
-    fn model_serde_derive_is_not_binary_safe() {
-        let u = all_updates().remove(0);
-        let bytes = rmp_serde::to_vec_named(&u).unwrap();
-        let back: Result<MarketUpdate, _> = rmp_serde::from_slice(&bytes);
-        assert_ne!(back.ok(), Some(u), "if this starts passing, the mirror in envelope.rs can go");
+    fn amounts_travel_as_exact_integers() {
+        let u = MarketUpdate::Book {
+            market: market(),
+            book: Book {
+                yes_bids: vec![Level::new(Price::from_micros_const(420_001), Qty::from_hundredths(12_345))],
+                yes_asks: vec![],
+            },
+            venue_ts: 1,
+        };
+        let mut buf = Vec::new();
+        encode_payload(&u, &mut buf).unwrap();
+        assert_eq!(decode_payload(&buf).unwrap(), u);
+        // Externally tagged, structs as arrays: the variant name then the fields.
+        assert_eq!(&buf[..6], &[0x81, 0xa4, b'b', b'o', b'o', b'k'], "a one-entry map keyed by the variant");
     }
 
     #[test]
