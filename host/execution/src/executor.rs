@@ -324,6 +324,29 @@ impl Executor {
     }
 
     /// Send `orders` together; book fills into `book`.
+    /// Write the orders' intent, then send them, then close the intent; the
+    /// venues that failed, or `None` (nothing sent) when the intent cannot be
+    /// written, since an order the store does not know of could not be
+    /// reconciled after a crash.
+    async fn dispatch_under_intent(
+        &self,
+        book: &mut BundleBook,
+        kind: IntentKind,
+        orders: &[(usize, OrderRequest)],
+    ) -> Option<Vec<Venue>> {
+        let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
+        let intent = match self.store.add_intent(book.id as i64, kind, &requests).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(bundle = book.id, ?kind, error = %e, "cannot write the intent; not sending its orders");
+                return None;
+            }
+        };
+        let (errors, _) = self.dispatch(book, orders).await;
+        let _ = self.store.close_intent(intent, IntentState::Done).await;
+        Some(errors)
+    }
+
     async fn dispatch(&self, book: &mut BundleBook, orders: &[(usize, OrderRequest)]) -> (Vec<Venue>, bool) {
         let sent = join_all(orders.iter().map(|(_, o)| self.send(o))).await;
         let mut errors = Vec::new();
@@ -539,17 +562,8 @@ impl Executor {
             if orders.is_empty() {
                 break;
             }
-            let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
-            let intent = match self.store.add_intent(book.id as i64, IntentKind::Repair, &requests).await {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::error!(bundle = book.id, error = %e, "cannot write the repair intent; not sending it");
-                    break;
-                }
-            };
-            let (e, _) = self.dispatch(book, &orders).await;
+            let Some(e) = self.dispatch_under_intent(book, IntentKind::Repair, &orders).await else { break };
             errors.extend(e);
-            let _ = self.store.close_intent(intent, IntentState::Done).await;
         }
         if !book.balanced() {
             errors.extend(self.unwind(book).await);
@@ -579,17 +593,8 @@ impl Executor {
             if orders.is_empty() {
                 break;
             }
-            let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
-            let intent = match self.store.add_intent(book.id as i64, IntentKind::Unwind, &requests).await {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::error!(bundle = book.id, error = %e, "cannot write the unwind intent; not sending it");
-                    break;
-                }
-            };
-            let (e, _) = self.dispatch(book, &orders).await;
+            let Some(e) = self.dispatch_under_intent(book, IntentKind::Unwind, &orders).await else { break };
             errors.extend(e);
-            let _ = self.store.close_intent(intent, IntentState::Done).await;
             if book.balanced() {
                 break;
             }

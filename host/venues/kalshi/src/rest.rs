@@ -239,6 +239,32 @@ impl RestClient {
         self.call::<T, ()>(c, None).await
     }
 
+    /// GET every page of a listing: follows the cursor until the venue
+    /// returns an empty one (or repeats the last, which would loop forever).
+    async fn get_all<P: DeserializeOwned, T>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        mut query: Vec<(&'static str, String)>,
+        split: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, VenueError> {
+        let mut out = Vec::new();
+        let base = query.len();
+        let mut cursor: Option<String> = None;
+        loop {
+            query.truncate(base);
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let (items, next) = split(self.get(endpoint, path, &query).await?);
+            out.extend(items);
+            match next.filter(|c| !c.is_empty()) {
+                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     // ------------------------------------------------------------ market data
 
     pub async fn series(&self, series_ticker: &str) -> Result<wire::Series, VenueError> {
@@ -254,32 +280,14 @@ impl RestClient {
         self.get("markets", "/markets", &f.query(cursor)).await
     }
 
-    /// Every event matching `f`, following cursors until an empty one.
+    /// Every event matching `f`, all pages.
     pub async fn all_events(&self, f: &ListFilter) -> Result<Vec<wire::Event>, VenueError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.events_page(f, cursor.as_deref()).await?;
-            out.extend(page.events);
-            match page.cursor.filter(|c| !c.is_empty()) {
-                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
-                _ => return Ok(out),
-            }
-        }
+        self.get_all("events", "/events", f.query(None), |p: wire::EventsPage| (p.events, p.cursor)).await
     }
 
-    /// Every market matching `f`, following cursors until an empty one.
+    /// Every market matching `f`, all pages.
     pub async fn all_markets(&self, f: &ListFilter) -> Result<Vec<wire::Market>, VenueError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.markets_page(f, cursor.as_deref()).await?;
-            out.extend(page.markets);
-            match page.cursor.filter(|c| !c.is_empty()) {
-                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
-                _ => return Ok(out),
-            }
-        }
+        self.get_all("markets", "/markets", f.query(None), |p: wire::MarketsPage| (p.markets, p.cursor)).await
     }
 
     pub async fn market(&self, ticker: &str) -> Result<wire::Market, VenueError> {
@@ -365,69 +373,34 @@ impl RestClient {
 
     /// Every order matching the filters (`ticker`, `status`), all pages.
     pub async fn orders(&self, ticker: Option<&str>, status: Option<&str>) -> Result<Vec<wire::Order>, VenueError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = vec![("limit", "1000".to_string())];
-            if let Some(t) = ticker {
-                q.push(("ticker", t.to_string()));
-            }
-            if let Some(s) = status {
-                q.push(("status", s.to_string()));
-            }
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
-            }
-            let page: wire::OrdersPage = self.get("orders", "/portfolio/orders", &q).await?;
-            out.extend(page.orders);
-            match page.cursor.filter(|c| !c.is_empty()) {
-                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
-                _ => return Ok(out),
-            }
+        let mut q = vec![("limit", "1000".to_string())];
+        if let Some(t) = ticker {
+            q.push(("ticker", t.to_string()));
         }
+        if let Some(s) = status {
+            q.push(("status", s.to_string()));
+        }
+        self.get_all("orders", "/portfolio/orders", q, |p: wire::OrdersPage| (p.orders, p.cursor)).await
     }
 
     // -------------------------------------------------------------- portfolio
 
     /// Fills since `min_ts` (Unix seconds), all pages.
     pub async fn fills(&self, ticker: Option<&str>, min_ts: Option<i64>) -> Result<Vec<wire::Fill>, VenueError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = vec![("limit", "1000".to_string())];
-            if let Some(t) = ticker {
-                q.push(("ticker", t.to_string()));
-            }
-            if let Some(ts) = min_ts {
-                q.push(("min_ts", ts.to_string()));
-            }
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
-            }
-            let page: wire::FillsPage = self.get("fills", "/portfolio/fills", &q).await?;
-            out.extend(page.fills);
-            match page.cursor.filter(|c| !c.is_empty()) {
-                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
-                _ => return Ok(out),
-            }
+        let mut q = vec![("limit", "1000".to_string())];
+        if let Some(t) = ticker {
+            q.push(("ticker", t.to_string()));
         }
+        if let Some(ts) = min_ts {
+            q.push(("min_ts", ts.to_string()));
+        }
+        self.get_all("fills", "/portfolio/fills", q, |p: wire::FillsPage| (p.fills, p.cursor)).await
     }
 
     pub async fn positions(&self) -> Result<Vec<wire::MarketPosition>, VenueError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = vec![("limit", "1000".to_string())];
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.clone()));
-            }
-            let page: wire::PositionsPage = self.get("positions", "/portfolio/positions", &q).await?;
-            out.extend(page.market_positions);
-            match page.cursor.filter(|c| !c.is_empty()) {
-                Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),
-                _ => return Ok(out),
-            }
-        }
+        let q = vec![("limit", "1000".to_string())];
+        self.get_all("positions", "/portfolio/positions", q, |p: wire::PositionsPage| (p.market_positions, p.cursor))
+            .await
     }
 
     pub async fn balance(&self) -> Result<wire::Balance, VenueError> {
