@@ -13,17 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const DAY: i64 = 86_400_000;
 
 fn header(outcome: u32, market: u32, venue: Venue, side: Side, fee: FeeSchedule) -> LegHeader {
-    LegHeader {
-        outcome,
-        market,
-        venue,
-        side,
-        fee,
-        tick: Price::from_micros_const(10_000),
-        min_qty: Qty::from_hundredths(1),
-        fixed_cost: Money::ZERO,
-        updated_at: 0,
-    }
+    LegHeader::new(outcome, market, venue, side, fee)
 }
 
 /// `n` asks from `first` micro-dollars up by `step`, `qty` contracts each.

@@ -247,17 +247,7 @@ mod tests {
     use crate::wire::{LegHeader, LegsBuf, Level};
 
     fn header(market: u32, venue: Venue, side: Side, fee: FeeSchedule) -> LegHeader {
-        LegHeader {
-            outcome: 0,
-            market,
-            venue,
-            side,
-            fee,
-            tick: Price::ZERO,
-            min_qty: Qty::ZERO,
-            fixed_cost: Money::ZERO,
-            updated_at: 0,
-        }
+        LegHeader { tick: Price::ZERO, min_qty: Qty::ZERO, ..LegHeader::new(0, market, venue, side, fee) }
     }
 
     fn lv(p: &str, q: &str) -> Level {

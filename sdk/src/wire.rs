@@ -298,6 +298,25 @@ pub struct LegHeader {
     pub updated_at: TimestampMs,
 }
 
+impl LegHeader {
+    /// A leg with the common venue terms: a one-cent tick, a lot of a
+    /// hundredth of a contract, no fixed cost, no timestamp. Set the fields
+    /// that differ (`LegHeader { tick, ..LegHeader::new(..) }`).
+    pub fn new(outcome: u32, market: MarketId, venue: Venue, side: Side, fee: FeeSchedule) -> LegHeader {
+        LegHeader {
+            outcome,
+            market,
+            venue,
+            side,
+            fee,
+            tick: Price::from_micros_const(10_000),
+            min_qty: Qty::from_hundredths(1),
+            fixed_cost: Money::ZERO,
+            updated_at: 0,
+        }
+    }
+}
+
 /// Reusable encoder for the packed lists; `clear` keeps the allocations.
 #[derive(Clone, Debug, Default)]
 pub struct LegsBuf {
@@ -369,17 +388,7 @@ mod tests {
     use super::*;
 
     fn header(outcome: u32, market: u32, venue: Venue, side: Side, fee: FeeSchedule) -> LegHeader {
-        LegHeader {
-            outcome,
-            market,
-            venue,
-            side,
-            fee,
-            tick: Price::from_micros_const(10_000),
-            min_qty: Qty::from_hundredths(1),
-            fixed_cost: Money::ZERO,
-            updated_at: 1_700_000_000_000,
-        }
+        LegHeader { updated_at: 1_700_000_000_000, ..LegHeader::new(outcome, market, venue, side, fee) }
     }
 
     #[test]

@@ -54,15 +54,10 @@ fn header(
     fixed: Money,
 ) -> LegHeader {
     LegHeader {
-        outcome,
-        market,
-        venue,
-        side,
-        fee,
         tick: Price::from_micros_const(1_000),
         min_qty,
         fixed_cost: fixed,
-        updated_at: 0,
+        ..LegHeader::new(outcome, market, venue, side, fee)
     }
 }
 

@@ -377,17 +377,7 @@ mod tests {
     }
 
     fn header(outcome: u32, market: u32, venue: Venue, fee: FeeSchedule) -> LegHeader {
-        LegHeader {
-            outcome,
-            market,
-            venue,
-            side: Side::Yes,
-            fee,
-            tick: Price::from_micros_const(10_000),
-            min_qty: Qty::from_hundredths(1),
-            fixed_cost: Money::ZERO,
-            updated_at: 0,
-        }
+        LegHeader::new(outcome, market, venue, Side::Yes, fee)
     }
 
     fn lv(p: &str, q: i64) -> Level {
