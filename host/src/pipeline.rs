@@ -14,6 +14,7 @@ use arbytron_engine::metrics::{PNL_REALIZED, PNL_UNREALIZED, TICK_TO_DECISION};
 use arbytron_engine::{Action, Engine, EntryPlan, Rejection};
 use arbytron_execution::reconcile::MarketRef;
 use arbytron_execution::{EntryOutcome, Executor, ExitOutcome};
+pub use arbytron_model::now_ms;
 use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
 use arbytron_portfolio::Drift;
 use arbytron_runtime::StrategySet;
@@ -26,10 +27,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::control::Control;
 use crate::strategies::WasmStrategies;
-
-pub fn now_ms() -> TimestampMs {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// What execution tells the engine.
 enum Feedback {

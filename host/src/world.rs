@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arbytron_engine::{LegKey, LinkSpec};
-use arbytron_model::MarketKey;
+use arbytron_model::{MarketKey, now_ms};
 use arbytron_sdk::{Money, Price, Side, Venue};
 use arbytron_sim::scenario::{Action, Scenario, SettleResult, SimVenue, Step};
 
@@ -23,10 +23,6 @@ pub const KALSHI_DEMO_PRIVATE_KEY: &str = include_str!("../../config/demo/kalshi
 pub const KALSHI_DEMO_PUBLIC_KEY: &str = include_str!("../../config/demo/kalshi-sim.pub.pem");
 
 const DAY: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 fn p(s: &str) -> Price {
     Price::parse(s).unwrap_or(Price::from_micros_const(500_000))

@@ -12,6 +12,14 @@ pub mod venue;
 
 pub use arbytron_sdk::{FeeSchedule, Level, MarketId, Money, Price, Qty, Side, TimestampMs, Venue};
 
+/// Local wall-clock time, Unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> TimestampMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// A market's identity across processes: the venue and the venue's own id
 /// (Kalshi ticker, Polymarket condition id, AMM pool address with outcome index).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

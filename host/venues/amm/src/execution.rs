@@ -23,7 +23,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
 use arbytron_model::venue::{Action, FillEvent, FillState, OrderReport, OrderRequest, OrderStatus, TimeInForce};
-use arbytron_model::{Money, PoolState, Price, Qty, Venue};
+use arbytron_model::{Money, PoolState, Price, Qty, Venue, now_ms};
 use arbytron_sdk::Rounding;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -757,13 +757,6 @@ impl AmmTrader {
         }
         Ok(total)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 #[async_trait::async_trait]

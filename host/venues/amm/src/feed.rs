@@ -24,7 +24,9 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use arbytron_model::venue::{MarketFeed, UpdateSink, VenueError};
-use arbytron_model::{FeeSchedule, FeedState, MarketInfo, MarketKey, MarketUpdate, PoolState, Price, Qty, Venue};
+use arbytron_model::{
+    FeeSchedule, FeedState, MarketInfo, MarketKey, MarketUpdate, PoolState, Price, Qty, Venue, now_ms,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::FixedProductMarketMaker;
@@ -347,13 +349,6 @@ impl AmmFeed {
         }
         Ok(changed)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
 
 #[async_trait::async_trait]

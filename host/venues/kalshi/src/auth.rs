@@ -10,6 +10,7 @@ use rsa::pss::BlindedSigningKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use sha2::Sha256;
 
+pub use arbytron_model::now_ms;
 use arbytron_telemetry::Secret;
 
 use crate::config::KeySource;
@@ -100,10 +101,6 @@ impl Signer {
 pub fn signing_message(timestamp_ms: i64, method: &str, path: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
     format!("{timestamp_ms}{}{path}", method.to_ascii_uppercase())
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

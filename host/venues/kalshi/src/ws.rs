@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arbytron_model::venue::{UpdateSink, VenueError};
-use arbytron_model::{FeedState, MarketKey, MarketStatus, MarketUpdate, Side, Venue};
+use arbytron_model::{FeedState, MarketKey, MarketStatus, MarketUpdate, Side, Venue, now_ms};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -57,10 +57,6 @@ pub async fn connect(cfg: &KalshiConfig, signer: &Signer) -> Result<Ws, VenueErr
         Ok(Err(e)) => Err(unavailable(format!("WS connect: {e}"))),
         Err(_) => Err(unavailable("WS connect timed out")),
     }
-}
-
-fn now_ms() -> i64 {
-    auth::now_ms()
 }
 
 /// One market's feed state.
