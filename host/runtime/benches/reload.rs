@@ -1,5 +1,7 @@
 //! Reload latency: from writing a module file into the watched folder to the
-//! new version answering calls. `cargo bench -p arbytron-runtime --bench reload`.
+//! new version answering calls. `cargo bench -p arbytron-runtime --bench reload`
+//! (`PARALLEL=1`: compile on every core; `MODULE=cross-venue-binary`: cold
+//! reloads of that module).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,13 +9,18 @@ use std::time::{Duration, Instant};
 use arbytron_runtime::{Runtime, RuntimeConfig, StrategySet, testing::module, watch};
 use arbytron_sdk::Params;
 
-fn run(label: &str, cache: bool, rounds: usize) {
+fn run(label: &str, versions: [Vec<u8>; 2], cache: bool, rounds: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("strategies");
     std::fs::create_dir_all(&dir).unwrap();
-    let cfg = RuntimeConfig { cache_dir: cache.then(|| tmp.path().join("cache")), ..RuntimeConfig::default() };
+    // `PARALLEL=1`: compile on every core (the `strategies.parallel_compilation` setting).
+    let parallel = std::env::var("PARALLEL").is_ok_and(|v| v == "1");
+    let cfg = RuntimeConfig {
+        cache_dir: cache.then(|| tmp.path().join("cache")),
+        parallel_compilation: parallel,
+        ..RuntimeConfig::default()
+    };
     let set = Arc::new(StrategySet::new(Runtime::new(cfg).unwrap(), Arc::new(|_| Params::default())));
-    let versions = [module("versioned-v1"), module("versioned-v2")];
     let file = dir.join("s.wasm");
     std::fs::write(&file, &versions[0]).unwrap();
     set.load_dir(&dir).unwrap();
@@ -50,6 +57,12 @@ fn run(label: &str, cache: bool, rounds: usize) {
 }
 
 fn main() {
-    run("cached compile", true, 40);
-    run("cold compile", false, 20);
+    // `MODULE=NAME`: cold reloads of that module instead (e.g. an example strategy).
+    if let Ok(name) = std::env::var("MODULE") {
+        let m = module(&name);
+        return run(&format!("cold compile of {name} ({} KB)", m.len() / 1024), [m.clone(), m], false, 10);
+    }
+    let versions = || [module("versioned-v1"), module("versioned-v2")];
+    run("cached compile", versions(), true, 40);
+    run("cold compile (versioned, 66 KB)", versions(), false, 20);
 }

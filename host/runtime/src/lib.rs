@@ -24,7 +24,7 @@ mod watch;
 
 pub use bindings::ReturnLimits;
 pub use check::{CheckReport, check_module, synthetic_candidate};
-pub use engine::{Module, Runtime, RuntimeConfig, default_cache_dir};
+pub use engine::{Module, Runtime, RuntimeConfig, default_cache_dir, module_hash};
 pub use error::{CallError, LoadError, TrapKind};
 pub use instance::{Func, Instance};
 pub use set::{Answer, Live, LoadOutcome, ParamsFn, Slot, SlotStatus, StrategySet};

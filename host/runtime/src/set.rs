@@ -18,7 +18,7 @@ use arbytron_sdk::{ExitDecision, Link, Listing, Opportunity, Params, Position, S
 use arc_swap::{ArcSwap, ArcSwapOption};
 use parking_lot::Mutex;
 
-use crate::engine::Runtime;
+use crate::engine::{Runtime, module_hash};
 use crate::error::{CallError, LoadError};
 use crate::instance::Instance;
 use crate::metrics::{CallMetrics, INFO, QUARANTINED, RELOADS};
@@ -300,10 +300,12 @@ impl StrategySet {
     fn prepare_and_swap(&self, slot: &Arc<Slot>, path: &Path) -> Result<LoadOutcome, LoadError> {
         let bytes = std::fs::read(path).map_err(|e| LoadError::Read(format!("{}: {e}", path.display())))?;
         let old = slot.live();
-        let module = self.runtime.compile(&bytes)?;
-        if old.as_ref().is_some_and(|o| o.hash == module.hash) {
+        // A rename can reach us as two debounced batches; the second must not
+        // recompile (it would hold the worker for a full compile).
+        if old.as_ref().is_some_and(|o| o.hash == module_hash(&bytes)) {
             return Ok(LoadOutcome::Unchanged);
         }
+        let module = self.runtime.compile(&bytes)?;
         let now = wall_clock_ms();
         let mut instance = self.runtime.instantiate(&module, &slot.key)?;
         let info = instance.describe().map_err(|e| LoadError::Describe(e.to_string()))?;

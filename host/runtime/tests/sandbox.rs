@@ -142,3 +142,22 @@ fn cached_compilation_is_reused_and_a_corrupt_cache_is_recompiled() {
     let mut inst = rt.instantiate(&third, "x").unwrap();
     assert_eq!(inst.describe().unwrap().version, "1.0.0");
 }
+
+#[test]
+fn reloading_identical_bytes_neither_recompiles_nor_swaps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("strat.wasm");
+    let set = common::set(&tmp);
+    std::fs::write(&path, module("versioned-v1")).unwrap();
+    assert!(matches!(set.load_file(&path), Ok(LoadOutcome::Live { .. })));
+    let slot = set.slot("strat").unwrap();
+    let version = slot.live().unwrap().version_id;
+    // Emptying the cache makes any compile visible: it would store the artifact again.
+    let cache = tmp.path().join("cache");
+    std::fs::remove_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(&cache).unwrap();
+
+    assert!(matches!(set.load_file(&path), Ok(LoadOutcome::Unchanged)));
+    assert_eq!(slot.live().unwrap().version_id, version, "the live version stays");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0, "identical bytes were not compiled again");
+}
