@@ -19,7 +19,7 @@ use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
 use arbytron_portfolio::Drift;
 use arbytron_runtime::StrategySet;
 use arbytron_sdk::{Money, Venue};
-use arbytron_store::{OpportunityLeg, OpportunityRecord, OpportunityResult, PnlSnapshot, Store};
+use arbytron_store::{BundleStatus, OpportunityLeg, OpportunityRecord, OpportunityResult, PnlSnapshot, Store};
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -195,8 +195,19 @@ fn dispatch(
         Action::Settle(plan) => {
             let (ex, tx) = (executor.clone(), fb.clone());
             tokio::spawn(async move {
-                let out = ex.settle(&plan).await;
-                let _ = tx.send(Feedback::Settled(out));
+                // Until every venue has paid out (a node down, a redeem that
+                // failed), the bundle stays held and we keep asking.
+                let mut wait = Duration::from_secs(1);
+                loop {
+                    let out = ex.settle(&plan).await;
+                    if out.status != BundleStatus::Open {
+                        let _ = tx.send(Feedback::Settled(out));
+                        break;
+                    }
+                    tracing::warn!(bundle = plan.bundle, venues = ?out.venue_errors, retry_in = ?wait, "settlement waits for a venue to pay out");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
             });
         }
         Action::Rejected(r) => {

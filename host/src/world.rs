@@ -175,6 +175,11 @@ pub fn cpi_markets() -> (MarketKey, MarketKey) {
     (kalshi_key(CPI.kalshi_ticker), poly_key(CPI.poly_question))
 }
 
+/// The demo's ETH question on Kalshi (its other side is the AMM pool, [`AmmWorld::market`]).
+pub fn eth_kalshi_market() -> MarketKey {
+    kalshi_key(ETH.kalshi_ticker)
+}
+
 /// The CLOB token ids (YES, NO) of the demo's CPI market on Polymarket.
 pub fn cpi_poly_tokens() -> (String, String) {
     let spec = arbytron_sim::polymarket::MarketSpec::simple("", CPI.poly_question, Price::ZERO);

@@ -65,6 +65,11 @@ pub fn example_strategies(dir: &Path) -> PathBuf {
 /// The embedded defaults, with a scenario of our own (none), a free admin
 /// port, the given store and strategies, and `extra` TOML on top.
 pub fn settings(dir: &Path, store_url: &str, extra: &str) -> Settings {
+    settings_with(dir, store_url, extra, false)
+}
+
+/// [`settings`], plus the local chain with the demo's AMM pool when `amm`.
+pub fn settings_with(dir: &Path, store_url: &str, extra: &str, amm: bool) -> Settings {
     let strategies = example_strategies(&dir.join("strategies"));
     let text = format!(
         r#"
@@ -77,9 +82,9 @@ dir = "{}"
 cache_dir = "{}"
 [sim]
 scenario = "none"
-amm = false
+amm = {amm}
 [venues.amm]
-enabled = false
+enabled = {amm}
 [engine]
 reconcile_interval_ms = 2000
 [store]

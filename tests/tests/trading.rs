@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use arbytron::service::{self, Role, Service};
-use arbytron::world::{KALSHI_DEMO_KEY_ID, cpi_markets, fed_markets};
+use arbytron::world::{KALSHI_DEMO_KEY_ID, cpi_markets, eth_kalshi_market, fed_markets};
 use arbytron_sdk::{Money, Price, Qty};
 use arbytron_sim::polymarket::demo_account;
-use arbytron_sim::scenario::Fault;
+use arbytron_sim::scenario::{Fault, SettleResult};
 use arbytron_store::{BundleRecord, BundleStatus, OpportunityFilter, OpportunityResult, Store};
-use arbytron_tests::{TestDb, init_logs, settings, wait_until};
+use arbytron_tests::{TestDb, init_logs, settings_with, wait_until};
 
 const MIN: Duration = Duration::from_secs(60);
 
@@ -26,10 +26,15 @@ struct Harness {
 
 impl Harness {
     async fn start(extra: &str) -> Harness {
+        Harness::start_with(extra, false).await
+    }
+
+    /// With the local chain and the demo's AMM pool too.
+    async fn start_with(extra: &str, amm: bool) -> Harness {
         init_logs();
         let db = TestDb::create().await;
         let dir = tempfile::tempdir().unwrap();
-        let s = settings(dir.path(), &db.url, extra);
+        let s = settings_with(dir.path(), &db.url, extra, amm);
         let svc = service::start(&s, Role::All).await.expect("service starts");
         let store = Store::connect(&db.url).await.unwrap();
         let w = svc.world.as_ref().unwrap();
@@ -219,5 +224,59 @@ async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
     // The next update trades.
     h.poly().set_fair(&cpi_poly.symbol, p("0.32"));
     h.wait_bundle("trade after resume", |b| b.status == BundleStatus::Open).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_amm_bundle_is_held_to_resolution_and_its_tokens_redeemed_on_chain() {
+    use arbytron_amm::{AmmTrader, Chain, Deployer, ExecConfig, SwapIntent, TxConfig};
+    let h = Harness::start_with("", true).await;
+    let amm = h.svc.world.as_ref().unwrap().amm.as_ref().unwrap();
+    let (pool, yes, eth) = (amm.deployment.pool, amm.market(0), eth_kalshi_market());
+    // The host's account on chain, read with its key (reads only).
+    let tx = TxConfig::default();
+    let us = AmmTrader::new(
+        std::sync::Arc::new(Chain::connect(amm.anvil.url(), &amm.trader_key, tx.clone()).await.unwrap()),
+        ExecConfig::default(),
+    );
+    let c0 = us.collateral_balance(pool).await.unwrap();
+
+    // Another trader dumps YES on the pool: its YES and Kalshi's NO cost under $1.
+    amm.other.swap(pool, 1, SwapIntent::BuyWith { investment: 6_000_000_000 }, None).await.unwrap();
+    let b = h
+        .wait_bundle("ETH bundle opened", |b| b.status == BundleStatus::Open && b.legs.iter().any(|l| l.market == yes))
+        .await;
+    assert!(b.legs.iter().any(|l| l.market == eth), "hedged on Kalshi: {b:?}");
+    assert!(us.outcome_balances(pool).await.unwrap()[0] > 0, "the host holds the pool's YES tokens");
+
+    // Both venues resolve YES: the Kalshi NO leg expires worthless, the pool's YES
+    // tokens pay $1 each once redeemed.
+    assert!(h.kalshi().settle(&eth.symbol, SettleResult::Yes));
+    let oracle =
+        Deployer::new(std::sync::Arc::new(Chain::connect(amm.anvil.url(), &amm.anvil.dev_key(), tx).await.unwrap()));
+    oracle.report_payouts(amm.deployment.conditional_tokens, amm.deployment.question_id, &[1, 0]).await.unwrap();
+
+    let settled = h.wait_bundle("ETH bundle settled", |x| x.id == b.id && x.status == BundleStatus::Settled).await;
+    // Every bundle that held pool tokens is done, and the tokens were redeemed.
+    wait_until("all ETH bundles settled", MIN, || async {
+        h.bundles()
+            .await
+            .iter()
+            .filter(|x| x.legs.iter().any(|l| l.market == yes))
+            .all(|x| matches!(x.status, BundleStatus::Settled | BundleStatus::Closed | BundleStatus::Failed))
+    })
+    .await;
+    assert_eq!(us.outcome_balances(pool).await.unwrap(), vec![0, 0], "no token left unredeemed");
+    assert!(us.collateral_balance(pool).await.unwrap() > c0 - 6_000_000_000, "collateral came back");
+    // Realised PnL equals the cash that moved: Kalshi, Polymarket and the chain's
+    // collateral (gas on the local chain is far below a cent).
+    let realized: Money = h.bundles().await.iter().map(|b| b.realized_pnl).sum();
+    let chain_change = Money::from_micros(us.collateral_balance(pool).await.unwrap() as i64 - c0 as i64);
+    let change = h.balance_change() + chain_change;
+    assert!(
+        (realized - change).micros().abs() < 10_000,
+        "realised PnL {realized} must equal the cash that moved {change} to the cent"
+    );
+    assert!(settled.realized_pnl.is_positive(), "bought below $1, paid $1: {settled:?}");
     h.stop().await;
 }

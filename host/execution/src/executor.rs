@@ -726,8 +726,21 @@ impl Executor {
         ExitOutcome { bundle: plan.bundle, remaining, realized, status, venue_errors: errors }
     }
 
-    /// A held bundle's markets resolved: book the payout.
+    /// A held bundle's markets resolved: collect the payout where a venue must
+    /// be asked for it (outcome tokens redeemed on chain), then book it. If a
+    /// venue cannot pay out yet, the bundle stays held and the outcome's status
+    /// is `Open`: the caller tries again later (collecting twice is harmless).
     pub async fn settle(&self, plan: &SettlePlan) -> ExitOutcome {
+        let venue_errors = self.collect(plan.bundle).await;
+        if !venue_errors.is_empty() {
+            return ExitOutcome {
+                bundle: plan.bundle,
+                remaining: self.bundle(plan.bundle).and_then(|b| b.held()),
+                realized: Money::ZERO,
+                status: BundleStatus::Open,
+                venue_errors,
+            };
+        }
         let Some(mut book) = self.bundles.lock().remove(&plan.bundle) else {
             return ExitOutcome {
                 bundle: plan.bundle,
@@ -752,6 +765,39 @@ impl Executor {
             status: BundleStatus::Settled,
             venue_errors: Vec::new(),
         }
+    }
+
+    /// Ask each venue of a settling bundle to pay out its markets, once per
+    /// market. What collecting costs (gas) becomes a fee of the leg. Returns
+    /// the venues that could not pay out.
+    async fn collect(&self, bundle: u64) -> Vec<Venue> {
+        let Some(book) = self.bundle(bundle) else { return Vec::new() };
+        let mut asked = std::collections::HashSet::new();
+        let mut errors = Vec::new();
+        for (i, l) in book.legs.iter().enumerate() {
+            if !asked.insert(&l.market) {
+                continue;
+            }
+            let Some(venue) = self.venue(l.market.venue) else {
+                tracing::error!(bundle, market = %l.market, "no connection to the venue to collect the payout from");
+                errors.push(l.market.venue);
+                continue;
+            };
+            match venue.redeem(&l.market).await {
+                Ok(Some(r)) if r.cost.is_positive() => {
+                    if let Some(b) = self.bundles.lock().get_mut(&bundle) {
+                        b.legs[i].leg.cost += r.cost;
+                        b.legs[i].leg.fees += r.cost;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(bundle, market = %l.market, error = %e, "cannot collect the payout yet");
+                    errors.push(l.market.venue);
+                }
+            }
+        }
+        errors
     }
 
     async fn persist(&self, book: &BundleBook, status: BundleStatus, note: &str) {

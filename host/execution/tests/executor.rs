@@ -1,15 +1,16 @@
 //! Execution against scripted venues and a real (SQLite) store: every way a
 //! bundle can go wrong ends hedged, with the loss accounted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use arbytron_engine::{EntryPlan, ExitLeg, ExitPlan, PlannedLeg};
+use arbytron_engine::{EntryPlan, ExitLeg, ExitPlan, PlannedLeg, SettlePlan};
 use arbytron_execution::reconcile::MarketRef;
 use arbytron_execution::{ExecConfig, Executor, Venues};
 use arbytron_model::MarketKey;
 use arbytron_model::venue::{
-    Action, ExecutionVenue, FillEvent, OpenOrder, OrderReport, OrderRequest, OrderStatus, VenueError, VenuePosition,
+    Action, ExecutionVenue, FillEvent, OpenOrder, OrderReport, OrderRequest, OrderStatus, Redemption, VenueError,
+    VenuePosition,
 };
 use arbytron_sdk::{Money, Opportunity, Price, Qty, Rounding, Side, Venue};
 use arbytron_store::{BundleStatus, Store};
@@ -26,11 +27,22 @@ struct Mock {
     orders: Mutex<HashMap<String, OrderReport>>,
     /// Net YES position per market, as the venue sees it.
     positions: Mutex<HashMap<MarketKey, Qty>>,
+    /// Answers to `redeem`, in order; once empty, the venue pays out by itself.
+    redeems: Mutex<VecDeque<Result<Option<Redemption>, VenueError>>>,
+    redeemed: Mutex<Vec<MarketKey>>,
 }
 
 impl Mock {
     fn new(venue: Venue, script: Script) -> Arc<Mock> {
-        Arc::new(Mock { venue, script, calls: Mutex::default(), orders: Mutex::default(), positions: Mutex::default() })
+        Arc::new(Mock {
+            venue,
+            script,
+            calls: Mutex::default(),
+            orders: Mutex::default(),
+            positions: Mutex::default(),
+            redeems: Mutex::default(),
+            redeemed: Mutex::default(),
+        })
     }
 
     /// The venue fills an order as if it had received it (for crash tests).
@@ -73,6 +85,10 @@ impl ExecutionVenue for Mock {
     }
     async fn fills(&self) -> Result<mpsc::Receiver<FillEvent>, VenueError> {
         Ok(mpsc::channel(1).1)
+    }
+    async fn redeem(&self, market: &MarketKey) -> Result<Option<Redemption>, VenueError> {
+        self.redeemed.lock().push(market.clone());
+        self.redeems.lock().pop_front().unwrap_or(Ok(None))
     }
 }
 
@@ -384,4 +400,41 @@ async fn drift_between_our_books_and_a_venue_is_reported() {
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].market, k(Venue::Kalshi, "K"));
     assert_eq!((d[0].ours, d[0].venue), (Qty::from_contracts(10), Qty::from_contracts(13)));
+}
+
+#[tokio::test]
+async fn settlement_waits_until_every_venue_pays_out_and_books_the_redeem_gas() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    // The second venue's tokens must be redeemed: its node is down at first.
+    b.redeems.lock().extend([
+        Err(VenueError::Unavailable { venue: Venue::PolymarketClob, message: "node down".into() }),
+        Ok(Some(Redemption { collected: Money::from_dollars(10), cost: Money::parse("0.03").unwrap() })),
+    ]);
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let held = ex.enter(&plan(10)).await.held.unwrap();
+    let settle = SettlePlan {
+        bundle: held.bundle,
+        payout: Money::from_dollars(10),
+        results: vec![(k(Venue::Kalshi, "K"), Some(Side::No)), (k(Venue::PolymarketClob, "0xP"), Some(Side::No))],
+    };
+
+    let first = ex.settle(&settle).await;
+    assert_eq!(first.status, BundleStatus::Open, "not settled while a venue cannot pay");
+    assert_eq!(first.venue_errors, vec![Venue::PolymarketClob]);
+    assert_eq!(first.realized, Money::ZERO);
+    assert!(first.remaining.is_some() && ex.bundle(held.bundle).is_some(), "the bundle is still held");
+    assert_eq!(store.bundle(held.bundle as i64).await.unwrap().unwrap().status, BundleStatus::Open);
+
+    let second = ex.settle(&settle).await;
+    assert_eq!(second.status, BundleStatus::Settled);
+    assert!(second.remaining.is_none() && ex.bundle(held.bundle).is_none());
+    // Paid 9.20 with fees; collected 10.00; the redeem's gas 0.03 is a fee too.
+    assert_eq!(second.realized, Money::parse("0.77").unwrap());
+    let rec = store.bundle(held.bundle as i64).await.unwrap().unwrap();
+    assert_eq!((rec.status, rec.realized_pnl), (BundleStatus::Settled, Money::parse("0.77").unwrap()));
+    // Each venue was asked once per attempt for its one market.
+    assert_eq!(a.redeemed.lock().len(), 2);
+    assert_eq!(*b.redeemed.lock(), vec![k(Venue::PolymarketClob, "0xP"); 2]);
 }

@@ -221,4 +221,22 @@ pub trait ExecutionVenue: Send + Sync {
 
     /// Our fills as they happen (and their state changes), until the receiver is dropped.
     async fn fills(&self) -> Result<mpsc::Receiver<FillEvent>, VenueError>;
+
+    /// `market` has resolved: collect what our holdings there pay, where the
+    /// venue does not credit it by itself (outcome tokens on chain must be
+    /// redeemed). `Ok(None)`: the venue pays out on its own. Must be safe to
+    /// call again after a success (nothing left to collect then).
+    async fn redeem(&self, market: &MarketKey) -> Result<Option<Redemption>, VenueError> {
+        let _ = market;
+        Ok(None)
+    }
+}
+
+/// What collecting a resolved market's payout came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Redemption {
+    /// Cash received (for every holding in the market, not only one bundle's).
+    pub collected: Money,
+    /// What collecting cost (gas), booked as a fee of the bundle that settles.
+    pub cost: Money,
 }

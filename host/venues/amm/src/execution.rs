@@ -22,7 +22,9 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolCall, SolEvent};
-use arbytron_model::venue::{Action, FillEvent, FillState, OrderReport, OrderRequest, OrderStatus, TimeInForce};
+use arbytron_model::venue::{
+    Action, FillEvent, FillState, OrderReport, OrderRequest, OrderStatus, Redemption, TimeInForce,
+};
 use arbytron_model::{Money, PoolState, Price, Qty, Venue, now_ms};
 use arbytron_sdk::Rounding;
 use parking_lot::Mutex;
@@ -486,6 +488,20 @@ impl AmmTrader {
         Ok((u(payout.payout, "payout")?, mined.gas_cost))
     }
 
+    /// The model's redemption for `market`: redeem the pool's outcome tokens
+    /// if we hold any. A second call (another market of the same pool, or a
+    /// retry after success) finds nothing and sends no transaction.
+    pub async fn redeem_market(&self, market: &arbytron_model::MarketKey) -> Result<Redemption, Error> {
+        let pool = PoolMarket::from_key(market)?.pool;
+        if self.outcome_balances(pool).await?.iter().all(|&b| b == 0) {
+            return Ok(Redemption::default());
+        }
+        let (payout, gas) = self.redeem(pool).await?;
+        let r = Redemption { collected: units::money(payout)?, cost: gas };
+        tracing::info!(market = %market, collected = %r.collected, gas = %r.cost, "redeemed resolved outcome tokens");
+        Ok(r)
+    }
+
     // ---- orders ------------------------------------------------------------------------
 
     /// The model's order on this venue. See the module docs for the outcomes.
@@ -795,6 +811,13 @@ impl arbytron_model::venue::ExecutionVenue for AmmTrader {
 
     async fn fills(&self) -> Result<mpsc::Receiver<FillEvent>, arbytron_model::venue::VenueError> {
         Ok(self.subscribe_fills())
+    }
+
+    async fn redeem(
+        &self,
+        market: &arbytron_model::MarketKey,
+    ) -> Result<Option<Redemption>, arbytron_model::venue::VenueError> {
+        Ok(Some(self.redeem_market(market).await?))
     }
 }
 

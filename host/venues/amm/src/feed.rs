@@ -13,6 +13,11 @@
 //! Each changed pool is published as one [`MarketUpdate::Pool`] per subscribed market of that
 //! pool (all carrying the same [`PoolState`]); when the node cannot be read the markets are
 //! marked [`FeedState::Stale`] until the next good snapshot, then `Fresh` again.
+//!
+//! Resolution: the same `eth_getLogs` asks the pools' conditional-tokens contracts for
+//! `ConditionResolution`, and every full re-read checks the unresolved pools' payouts too (a
+//! resolution before start, or in a gap). A resolved pool's markets get one
+//! [`MarketUpdate::Status`] each with the result, which is what settles held bundles.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -25,11 +30,11 @@ use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use arbytron_model::venue::{MarketFeed, UpdateSink, VenueError};
 use arbytron_model::{
-    FeeSchedule, FeedState, MarketInfo, MarketKey, MarketUpdate, PoolState, Price, Qty, Venue, now_ms,
+    FeeSchedule, FeedState, MarketInfo, MarketKey, MarketStatus, MarketUpdate, PoolState, Price, Qty, Venue, now_ms,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::FixedProductMarketMaker;
+use crate::bindings::{ConditionalTokens, FixedProductMarketMaker};
 use crate::chain::{millis, read_provider};
 use crate::market::{PoolMarket, format_address};
 use crate::pool::PoolInfo;
@@ -110,6 +115,8 @@ struct Follow {
     last: Option<Head>,
     last_resync: u64,
     published: HashMap<Address, PoolState>,
+    /// Pools whose resolution has been published.
+    resolved: BTreeSet<Address>,
     stale: bool,
 }
 
@@ -184,6 +191,7 @@ impl AmmFeed {
             last: None,
             last_resync: 0,
             published: HashMap::new(),
+            resolved: BTreeSet::new(),
             stale: false,
         };
         let mut ticker = tokio::time::interval(self.cfg.poll_interval);
@@ -266,14 +274,22 @@ impl AmmFeed {
         if follow.last.is_some_and(|l| l.hash == head.hash) {
             return Ok(Vec::new());
         }
+        let mut resolving = BTreeSet::new();
         let reread = match follow.last {
             None => Reread::All("start"),
             Some(last) if head.number <= last.number => Reread::All("reorg"),
             Some(last) if head.number == last.number + 1 && head.parent != last.hash => Reread::All("reorg"),
             Some(last) if head.number - last.number > self.cfg.max_log_range => Reread::All("gap"),
             Some(_) if head.number >= follow.last_resync + self.cfg.resync_every_blocks => Reread::All("periodic"),
-            Some(last) => Reread::Some(self.pools_with_events(follow, last.number + 1, head.number).await?),
+            Some(last) => {
+                let (changed, resolutions) = self.pools_with_events(follow, last.number + 1, head.number).await?;
+                resolving = resolutions;
+                Reread::Some(changed)
+            }
         };
+        if matches!(reread, Reread::All(_)) {
+            resolving = follow.pools.keys().copied().collect();
+        }
         let targets: Vec<Arc<PoolInfo>> = match &reread {
             Reread::All(reason) => {
                 metrics::READER_RESYNCS.with_label_values(&[reason]).inc();
@@ -304,9 +320,39 @@ impl AmmFeed {
             }
             follow.published.insert(address, state);
         }
+        for pool in resolving {
+            if !follow.resolved.contains(&pool) {
+                self.resolutions(follow, pool, venue_ts, &mut updates).await?;
+            }
+        }
         metrics::READER_HEAD.with_label_values::<&str>(&[]).set(i64::try_from(head.number).unwrap_or(i64::MAX));
         follow.last = Some(head);
         Ok(updates)
+    }
+
+    /// If `pool`'s condition has payouts, one status update per subscribed market.
+    async fn resolutions(
+        &self,
+        follow: &mut Follow,
+        pool: Address,
+        venue_ts: i64,
+        updates: &mut Vec<MarketUpdate>,
+    ) -> Result<(), Error> {
+        let Some(info) = follow.pools.get(&pool).cloned() else { return Ok(()) };
+        let mut settled = Vec::new();
+        for market in follow.markets.get(&pool).into_iter().flatten() {
+            let outcome = PoolMarket::from_key(market)?.outcome;
+            let status = info.status(&self.provider, outcome).await?;
+            if matches!(status, MarketStatus::Settled { .. }) {
+                settled.push(MarketUpdate::Status { market: market.clone(), status, venue_ts });
+            }
+        }
+        if !settled.is_empty() {
+            tracing::info!(pool = %format_address(pool), "AMM pool's condition resolved");
+            updates.extend(settled);
+            follow.resolved.insert(pool);
+        }
+        Ok(())
     }
 
     async fn head(&self) -> Result<Head, Error> {
@@ -320,20 +366,41 @@ impl AmmFeed {
         Ok(Head { number: h.number, hash: h.hash, parent: h.parent_hash, timestamp: h.timestamp })
     }
 
-    async fn pools_with_events(&self, follow: &Follow, from: u64, to: u64) -> Result<BTreeSet<Address>, Error> {
+    /// Pools with trading or funding events in `from..=to`, and pools whose condition
+    /// was resolved there.
+    async fn pools_with_events(
+        &self,
+        follow: &Follow,
+        from: u64,
+        to: u64,
+    ) -> Result<(BTreeSet<Address>, BTreeSet<Address>), Error> {
+        let ctfs: BTreeSet<Address> = follow.pools.values().map(|i| i.conditional_tokens).collect();
         let filter = Filter::new()
-            .address(follow.pools.keys().copied().collect::<Vec<_>>())
+            .address(follow.pools.keys().copied().chain(ctfs.iter().copied()).collect::<Vec<_>>())
             .event_signature(vec![
                 FixedProductMarketMaker::FPMMBuy::SIGNATURE_HASH,
                 FixedProductMarketMaker::FPMMSell::SIGNATURE_HASH,
                 FixedProductMarketMaker::FPMMFundingAdded::SIGNATURE_HASH,
                 FixedProductMarketMaker::FPMMFundingRemoved::SIGNATURE_HASH,
+                ConditionalTokens::ConditionResolution::SIGNATURE_HASH,
             ])
             .from_block(from)
             .to_block(to);
         let logs = self.provider.get_logs(&filter).await.map_err(Error::rpc)?;
         let mut changed = BTreeSet::new();
+        let mut resolved = BTreeSet::new();
         for log in logs {
+            if log.topic0() == Some(&ConditionalTokens::ConditionResolution::SIGNATURE_HASH) {
+                let condition = log.topics().get(1).copied();
+                resolved.extend(
+                    follow
+                        .pools
+                        .values()
+                        .filter(|i| i.conditional_tokens == log.address() && Some(i.condition_id) == condition)
+                        .map(|i| i.address),
+                );
+                continue;
+            }
             let kind = match log.topic0() {
                 Some(t) if *t == FixedProductMarketMaker::FPMMBuy::SIGNATURE_HASH => "buy",
                 Some(t) if *t == FixedProductMarketMaker::FPMMSell::SIGNATURE_HASH => "sell",
@@ -347,7 +414,7 @@ impl AmmFeed {
                 changed.insert(pool);
             }
         }
-        Ok(changed)
+        Ok((changed, resolved))
     }
 }
 

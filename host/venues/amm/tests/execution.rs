@@ -398,11 +398,23 @@ async fn resolution_settles_the_listing_and_redeems_the_winners() {
     assert_eq!(settled[0].status, MarketStatus::Settled { result: Some(Side::Yes) });
     assert_eq!(settled[1].status, MarketStatus::Settled { result: Some(Side::No) });
 
+    // Settlement goes through the venue interface, per market: the first of the
+    // pool's markets redeems every token we hold, the second finds nothing to do.
     let cash = us.collateral_balance(d.pool).await.unwrap();
-    let (payout, _) = us.redeem(d.pool).await.unwrap();
-    assert_eq!(payout, held[0], "each winning token pays one unit of collateral");
+    let eth = env.node.provider().get_balance(us.address()).await.unwrap();
+    let first = ExecutionVenue::redeem(&us, &PoolMarket::new(d.pool, 0).key()).await.unwrap().unwrap();
+    assert_eq!(first.collected, Money::from_micros(held[0] as i64), "each winning token pays one unit of collateral");
+    assert!(first.cost.is_positive(), "the redeem transaction's gas is reported: {}", first.cost);
     assert_eq!(us.collateral_balance(d.pool).await.unwrap(), cash + held[0]);
     assert_eq!(us.outcome_balances(d.pool).await.unwrap(), vec![0, 0]);
+    let second = ExecutionVenue::redeem(&us, &PoolMarket::new(d.pool, 1).key()).await.unwrap().unwrap();
+    assert_eq!(second, Default::default(), "nothing left to collect, no transaction");
+    let spent = eth - env.node.provider().get_balance(us.address()).await.unwrap();
+    assert!(spent > U256::ZERO, "one redeem transaction was paid for");
+    // Redeeming again after a success (a retry) is harmless too.
+    let again = ExecutionVenue::redeem(&us, &PoolMarket::new(d.pool, 0).key()).await.unwrap().unwrap();
+    assert_eq!(again, Default::default());
+    assert_eq!(env.node.provider().get_balance(us.address()).await.unwrap(), eth - spent, "no second transaction");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

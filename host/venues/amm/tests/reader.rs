@@ -179,3 +179,68 @@ async fn markets_are_stale_while_the_node_is_down_and_fresh_after_a_snapshot() {
     drop(node);
     tokio::time::timeout(Duration::from_secs(30), reader).await.expect("reader stops").unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_reaches_the_model_as_market_status_once() {
+    use arbytron_model::{MarketStatus, Side};
+    let env = Env::start().await;
+    let (d, _) = env.funded_market(MarketSpec::new("resolves", 2, PCT), dollars(100), None).await;
+    let (other, _) = env.funded_market(MarketSpec::new("stays open", 2, PCT).sharing(&d), dollars(100), None).await;
+    let feed = Arc::new(AmmFeed::new(feed_config(env.node.url(), vec![spec(d.pool), spec(other.pool)])));
+    let markets: Vec<MarketKey> =
+        [d.pool, other.pool].iter().flat_map(|&p| (0..2).map(move |i| PoolMarket::new(p, i).key())).collect();
+    let (tx, mut rx) = mpsc::channel(1_024);
+    let reader = tokio::spawn({
+        let (feed, markets) = (feed.clone(), markets.clone());
+        async move { feed.run(markets, tx).await }
+    });
+    for _ in 0..markets.len() {
+        assert!(matches!(next(&mut rx).await, MarketUpdate::Pool { .. }), "the initial snapshots come first");
+    }
+
+    // The oracle reports outcome 1 of the first pool; a trade elsewhere follows it.
+    env.deployer.report_payouts(d.conditional_tokens, d.question_id, &[0, 1]).await.unwrap();
+    let trader = env.trader(&other, dollars(10), ExecConfig::default()).await;
+    trader.swap(other.pool, 0, SwapIntent::BuyWith { investment: dollars(1) }, None).await.unwrap();
+    let mut statuses = BTreeMap::new();
+    loop {
+        match next(&mut rx).await {
+            MarketUpdate::Status { market, status, .. } => {
+                assert!(statuses.insert(market, status).is_none(), "one status per market");
+            }
+            MarketUpdate::Pool { pool, .. } if pool.address == arbytron_amm::market::format_address(other.pool) => {
+                break;
+            }
+            MarketUpdate::Pool { .. } | MarketUpdate::Feed { .. } => {}
+            u => panic!("unexpected {u:?}"),
+        }
+    }
+    let expected: BTreeMap<MarketKey, MarketStatus> = BTreeMap::from([
+        (PoolMarket::new(d.pool, 0).key(), MarketStatus::Settled { result: Some(Side::No) }),
+        (PoolMarket::new(d.pool, 1).key(), MarketStatus::Settled { result: Some(Side::Yes) }),
+    ]);
+    assert_eq!(statuses, expected, "the resolved pool's markets, and not the open pool's");
+    drop(rx);
+    reader.await.unwrap().unwrap();
+
+    // A reader started after the resolution reports it with its first snapshot.
+    let (tx, mut rx) = mpsc::channel(1_024);
+    let late = tokio::spawn({
+        let markets = markets.clone();
+        async move { feed.run(markets, tx).await }
+    });
+    let mut statuses = BTreeMap::new();
+    let mut pools = 0;
+    while pools < markets.len() || statuses.len() < 2 {
+        match next(&mut rx).await {
+            MarketUpdate::Status { market, status, .. } => {
+                statuses.insert(market, status);
+            }
+            MarketUpdate::Pool { .. } => pools += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(statuses, expected);
+    drop(rx);
+    late.await.unwrap().unwrap();
+}

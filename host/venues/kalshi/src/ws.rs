@@ -451,6 +451,10 @@ impl BookFeed {
                 let status = match event_type.as_str() {
                     "deactivated" => Some(MarketStatus::Paused),
                     "activated" => Some(MarketStatus::Open),
+                    // `settled` (the payout) usually carries no result: the
+                    // `determined` before it did. Reading its absence as a void
+                    // result would undo that, so only a result counts.
+                    "settled" if result.is_empty() => None,
                     "determined" | "settled" => Some(MarketStatus::Settled {
                         result: match result.as_str() {
                             "yes" => Some(Side::Yes),

@@ -219,20 +219,35 @@ async fn silence_and_quiet_books_are_detected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settlement_arrives_as_a_status_update() {
-    let t = "KXCPI-26NOV-M1";
+    use arbytron_model::Side;
+    let (t, later) = ("KXCPI-26NOV-M1", "KXCPI-26NOV-M2");
     let h = start(options(nine_markets())).await;
     let k = Arc::new(Kalshi::new(config(&h)).unwrap());
-    let (rec, _t) = stream(k.clone(), &[t]);
+    let (rec, _t) = stream(k.clone(), &[t, later]);
     wait_for(20, "first snapshot", async || rec.state(&key(t)) == Some(FeedState::Fresh)).await;
+    // The venue sends `determined` (with the result), then `settled` (without).
     h.settle(t, SettleResult::No);
-    wait_for(20, "settled status", async || {
-        rec.since(0, &key(t)).iter().any(|u| {
-            matches!(
-                u,
-                MarketUpdate::Status { status: MarketStatus::Settled { result: Some(arbytron_model::Side::No) }, .. }
-            )
-        })
+    // One connection delivers in order: once the later market's result is in,
+    // everything about the first one has been processed.
+    h.settle(later, SettleResult::Yes);
+    wait_for(20, "the later market's status", async || {
+        rec.since(0, &key(later))
+            .iter()
+            .any(|u| matches!(u, MarketUpdate::Status { status: MarketStatus::Settled { .. }, .. }))
     })
     .await;
+    let statuses: Vec<MarketStatus> = rec
+        .since(0, &key(t))
+        .into_iter()
+        .filter_map(|u| match u {
+            MarketUpdate::Status { status, .. } => Some(status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![MarketStatus::Settled { result: Some(Side::No) }],
+        "the result once, and no void after it from the result-less `settled`"
+    );
     h.shutdown().await;
 }
