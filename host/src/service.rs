@@ -93,6 +93,39 @@ async fn load_strategies(
     Ok((strategies, watch))
 }
 
+/// The SQLite file a store URL names, if it names one.
+fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::Path::new(path))
+}
+
+/// Move an earlier run's SQLite store (and its WAL files) aside, so a run
+/// against freshly started simulators starts from an empty record. Other
+/// backends are left alone. Returns where the old file went.
+pub fn move_store_aside(url: &str) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let Some(path) = sqlite_file(url) else { return Ok(None) };
+    if !path.exists() {
+        return Ok(None);
+    }
+    let stamp = arbytron_model::now_ms();
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".prev-{stamp}"));
+    let target = std::path::PathBuf::from(target);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let from = std::path::PathBuf::from(from);
+        if from.exists() {
+            let mut to = target.as_os_str().to_owned();
+            to.push(suffix);
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("sim.fresh_store: cannot move {} aside", from.display()))?;
+        }
+    }
+    Ok(Some(target))
+}
+
 /// Open the store, creating the SQLite file's folder if needed.
 pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     if let Some(rest) = url.strip_prefix("sqlite://") {
@@ -177,6 +210,15 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
 
     // Trade: bus → engine → execution.
     if role != Role::Ingest {
+        if world.is_some()
+            && settings.sim.fresh_store
+            && let Some(old) = move_store_aside(&settings.store.url)?
+        {
+            tracing::info!(
+                moved_to = %old.display(),
+                "the simulators start empty: an earlier run's store was moved aside (sim.fresh_store)"
+            );
+        }
         let store = open_store(&settings.store.url).await?;
         let engine_cfg = EngineConfig {
             pack: arbytron_engine::candidate::PackConfig {
@@ -311,5 +353,30 @@ pub async fn wait_for_shutdown(control: Arc<Control>) -> anyhow::Result<()> {
             _ = term.recv() => return Ok(()),
             _ = usr1.recv() => control.kill("SIGUSR1"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_earlier_sqlite_store_is_moved_aside_with_its_wal_and_nothing_else_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("arbytron.db");
+        std::fs::write(&db, b"old run").unwrap();
+        std::fs::write(dir.path().join("arbytron.db-wal"), b"old wal").unwrap();
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+
+        let moved = move_store_aside(&url).unwrap().expect("moved");
+        assert!(!db.exists() && !dir.path().join("arbytron.db-wal").exists());
+        assert_eq!(std::fs::read(&moved).unwrap(), b"old run", "kept, not deleted");
+        let mut wal = moved.as_os_str().to_owned();
+        wal.push("-wal");
+        assert_eq!(std::fs::read(std::path::PathBuf::from(wal)).unwrap(), b"old wal");
+
+        assert_eq!(move_store_aside(&url).unwrap(), None, "nothing there any more");
+        assert_eq!(move_store_aside("sqlite::memory:").unwrap(), None);
+        assert_eq!(move_store_aside("postgres://localhost/arbytron").unwrap(), None);
     }
 }

@@ -40,6 +40,15 @@ pub struct SimSettings {
     pub scenario: String,
     /// Also start a local EVM node (anvil, from `npm ci`) with an AMM pool.
     pub amm: bool,
+    /// The simulators here start empty on every run, so an earlier run's open
+    /// bundles can never reconcile with them. When set, an existing SQLite
+    /// store file is moved aside (kept, renamed) before a run with them.
+    #[serde(default = "default_true")]
+    pub fresh_store: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]

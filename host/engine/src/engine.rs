@@ -199,8 +199,15 @@ impl Engine {
         let ids = match touched {
             Touched::Prices(ids) => ids,
             Touched::Info(id) => {
-                if let MarketUpdate::Status { status: MarketStatus::Settled { result }, .. } = update {
-                    self.settled.insert(id, *result);
+                // A listing carries the status too: a host that was down when a
+                // market resolved learns it from discovery.
+                let status = match update {
+                    MarketUpdate::Status { status, .. } => Some(*status),
+                    MarketUpdate::Listing(info) => Some(info.status),
+                    _ => None,
+                };
+                if let Some(MarketStatus::Settled { result }) = status {
+                    self.settled.insert(id, result);
                     self.settlements(id, &mut actions);
                 }
                 return actions;

@@ -313,7 +313,11 @@ fn held_bundles_exit_when_bids_pay_and_settle_when_resolved() {
         )
     };
     assert!(settle(&mut e, &k, Some(Side::No)).is_empty(), "one leg settled is not the bundle");
-    let a = settle(&mut e, &p, Some(Side::No));
+    // The other resolution arrives in a listing: a host that was down when the
+    // market resolved learns it at discovery.
+    let MarketUpdate::Listing(mut info) = listing(&p, "P", POLY_FEE) else { unreachable!() };
+    info.status = MarketStatus::Settled { result: Some(Side::No) };
+    let a = e.on_update(&MarketUpdate::Listing(info), NOW, &One(&g));
     let s = a.iter().find_map(|a| if let Action::Settle(s) = a { Some(s) } else { None }).expect("settle");
     assert_eq!(s.payout, Money::from_dollars(10), "the NO leg wins: 10 x $1");
 }

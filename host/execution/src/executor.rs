@@ -188,6 +188,9 @@ pub struct Executor {
     cfg: ExecConfig,
     ids: OrderIds,
     bundles: Mutex<HashMap<u64, BundleBook>>,
+    /// Markets known to have resolved: what a venue still shows there awaits
+    /// payout or redemption, and is not drift.
+    resolved: Mutex<std::collections::HashSet<MarketKey>>,
     clock: fn() -> TimestampMs,
 }
 
@@ -214,8 +217,18 @@ impl Executor {
             cfg,
             ids: OrderIds::new(now, std::process::id()),
             bundles: Mutex::new(HashMap::new()),
+            resolved: Mutex::default(),
             clock: system_now,
         }
+    }
+
+    /// `market` has resolved (a feed said so).
+    pub fn mark_resolved(&self, market: &MarketKey) {
+        self.resolved.lock().insert(market.clone());
+    }
+
+    pub fn is_resolved(&self, market: &MarketKey) -> bool {
+        self.resolved.lock().contains(market)
     }
 
     pub fn store(&self) -> &Store {
@@ -750,6 +763,7 @@ impl Executor {
                 venue_errors: Vec::new(),
             };
         };
+        self.resolved.lock().extend(book.legs.iter().map(|l| l.market.clone()));
         let cost = book.cost();
         let realized = plan.payout - cost;
         book.realized += realized;

@@ -210,6 +210,10 @@ impl Executor {
                 }
             };
             let ours = by_venue.remove(&venue).unwrap_or_default();
+            // Resolved markets settle on their own terms (a venue may keep the
+            // tokens until they are redeemed): not drift.
+            let positions: Vec<_> = positions.into_iter().filter(|p| !self.is_resolved(&p.market)).collect();
+            let ours: BTreeMap<MarketKey, Qty> = ours.into_iter().filter(|(m, _)| !self.is_resolved(m)).collect();
             let d = reconcile(&ours, &positions);
             DRIFT.with_label_values(&[venue.as_str()]).set(d.len() as i64);
             for x in &d {

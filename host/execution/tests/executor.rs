@@ -437,4 +437,7 @@ async fn settlement_waits_until_every_venue_pays_out_and_books_the_redeem_gas() 
     // Each venue was asked once per attempt for its one market.
     assert_eq!(a.redeemed.lock().len(), 2);
     assert_eq!(*b.redeemed.lock(), vec![k(Venue::PolymarketClob, "0xP"); 2]);
+    // The venues still list the tokens (until redeemed or paid): not drift.
+    assert!(!b.positions.lock().is_empty());
+    assert!(ex.check_positions().await.is_empty(), "positions in resolved markets are not drift");
 }
