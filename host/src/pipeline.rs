@@ -15,7 +15,7 @@ use arbytron_engine::{Action, Engine, EntryPlan, Rejection};
 use arbytron_execution::reconcile::MarketRef;
 use arbytron_execution::{EntryOutcome, Executor, ExitOutcome};
 pub use arbytron_model::now_ms;
-use arbytron_model::{MarketKey, MarketStatus, MarketUpdate, TimestampMs};
+use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
 use arbytron_portfolio::Drift;
 use arbytron_runtime::StrategySet;
 use arbytron_sdk::{Money, Venue};
@@ -111,8 +111,8 @@ pub async fn run(
                 let started = Instant::now();
                 let now = now_ms();
                 let actions = engine.on_update(&update, now, &scorers);
-                if let Some(market) = resolved_market(&update) {
-                    executor.mark_resolved(market);
+                if update.resolution().is_some() {
+                    executor.mark_resolved(update.market());
                 }
                 let kind = if actions.iter().any(|a| matches!(a, Action::Enter(_) | Action::Exit(_))) { "decision" } else { "none" };
                 TICK_TO_DECISION.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
@@ -164,15 +164,6 @@ pub async fn run(
         }
     }
     tracing::info!("trading loop stopped");
-}
-
-/// The market an update says has resolved, if it says so.
-fn resolved_market(update: &MarketUpdate) -> Option<&MarketKey> {
-    match update {
-        MarketUpdate::Status { market, status: MarketStatus::Settled { .. }, .. } => Some(market),
-        MarketUpdate::Listing(info) if matches!(info.status, MarketStatus::Settled { .. }) => Some(&info.key),
-        _ => None,
-    }
 }
 
 fn dispatch(

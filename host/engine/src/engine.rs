@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use arbytron_model::{MarketKey, MarketStatus, MarketUpdate, TimestampMs};
+use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
 use arbytron_sdk::wire::LegsBuf;
 use arbytron_sdk::{ExitDecision, HeldLeg, MarketId, Money, Opportunity, Position, Price, Qty, Side, Venue};
 
@@ -199,14 +199,7 @@ impl Engine {
         let ids = match touched {
             Touched::Prices(ids) => ids,
             Touched::Info(id) => {
-                // A listing carries the status too: a host that was down when a
-                // market resolved learns it from discovery.
-                let status = match update {
-                    MarketUpdate::Status { status, .. } => Some(*status),
-                    MarketUpdate::Listing(info) => Some(info.status),
-                    _ => None,
-                };
-                if let Some(MarketStatus::Settled { result }) = status {
+                if let Some(result) = update.resolution() {
                     self.settled.insert(id, result);
                     self.settlements(id, &mut actions);
                 }

@@ -257,6 +257,17 @@ impl MarketUpdate {
         }
     }
 
+    /// The market's result if this update says it resolved (a status update,
+    /// or a listing, which is how a host that was down at the time learns it):
+    /// the winning side, or `None` for a void market.
+    pub fn resolution(&self) -> Option<Option<Side>> {
+        match self {
+            MarketUpdate::Status { status: MarketStatus::Settled { result }, .. }
+            | MarketUpdate::Listing(MarketInfo { status: MarketStatus::Settled { result }, .. }) => Some(*result),
+            _ => None,
+        }
+    }
+
     /// The bus partition key: the event for listings, the market otherwise.
     ///
     /// Books carry no event, and what must stay in order is the updates of one
@@ -279,6 +290,34 @@ mod tests {
 
     fn lvl(p: &str, q: i64) -> Level {
         Level::new(Price::parse(p).unwrap(), Qty::from_contracts(q))
+    }
+
+    #[test]
+    fn resolutions_come_from_status_updates_and_listings() {
+        let key = MarketKey::new(Venue::Kalshi, "M");
+        let status = |status| MarketUpdate::Status { market: key.clone(), status, venue_ts: 0 };
+        assert_eq!(status(MarketStatus::Settled { result: Some(Side::No) }).resolution(), Some(Some(Side::No)));
+        assert_eq!(status(MarketStatus::Settled { result: None }).resolution(), Some(None), "void");
+        assert_eq!(status(MarketStatus::Closed).resolution(), None);
+        let mut info = MarketInfo {
+            key: key.clone(),
+            event: "E".into(),
+            title: String::new(),
+            outcome: String::new(),
+            rules: String::new(),
+            closes_at: 0,
+            mutually_exclusive: false,
+            status: MarketStatus::Open,
+            fee: FeeSchedule::Amm { fee_wad: 0 },
+            tick: Price::ZERO,
+            min_qty: Qty::ONE,
+            refs: VenueRefs::default(),
+        };
+        assert_eq!(MarketUpdate::Listing(info.clone()).resolution(), None);
+        info.status = MarketStatus::Settled { result: Some(Side::Yes) };
+        assert_eq!(MarketUpdate::Listing(info).resolution(), Some(Some(Side::Yes)));
+        let book = MarketUpdate::Book { market: key, book: Book::default(), venue_ts: 0 };
+        assert_eq!(book.resolution(), None);
     }
 
     #[test]
