@@ -128,11 +128,8 @@ pub fn move_store_aside(url: &str) -> anyhow::Result<Option<std::path::PathBuf>>
 
 /// Open the store, creating the SQLite file's folder if needed.
 pub async fn open_store(url: &str) -> anyhow::Result<Store> {
-    if let Some(rest) = url.strip_prefix("sqlite://") {
-        let path = rest.split('?').next().unwrap_or(rest);
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("store.url: cannot create {}", dir.display()))?;
-        }
+    if let Some(dir) = sqlite_file(url).and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("store.url: cannot create {}", dir.display()))?;
     }
     Store::connect(url).await.with_context(|| format!("store.url: cannot open {}", redact(url)))
 }
