@@ -124,8 +124,15 @@ pub fn recheck(
             )));
         }
         let pool = s.pool_outcome(lp.side).map(|(a, o)| (a.to_string(), o as u32));
-        if pool.is_none()
-            && let Some(best) = best_price(markets, lp.market, lp.side, true)
+        // Slippage against the best price now: the best ask on a book, the
+        // marginal price on a pool (so the pool's fee counts as slippage too).
+        let best = match &pool {
+            Some((address, outcome)) => markets
+                .pool(address)
+                .and_then(|p| arbytron_sdk::amm::marginal_price(&p.balances, *outcome as usize).ok()),
+            None => best_price(markets, lp.market, lp.side, true),
+        };
+        if let Some(best) = best
             && best.is_positive()
         {
             let slip = (lp.limit_price.micros() - best.micros()) * 1_000_000 / best.micros();

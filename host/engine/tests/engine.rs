@@ -362,3 +362,76 @@ fn multi_outcome_bundle_across_two_venues() {
     assert_eq!(chosen, vec!["0xB", "K-A", "K-C"]);
     assert_eq!(plan[0].payout, Money::from_dollars(10));
 }
+
+/// A Kalshi market linked with outcome 0 of a binary pool holding `dollars`
+/// (YES spot 0.30, 1% fee).
+fn pool_setup(limits: RiskLimits, dollars: u128) -> (Engine, MarketKey, MarketKey) {
+    let kill = Arc::new(AtomicBool::new(false));
+    let mut e = Engine::new(EngineConfig { risk: limits, ..EngineConfig::default() }, kill);
+    let k = key(Venue::Kalshi, "KXETH");
+    let pool = "0x00000000000000000000000000000000000000aa";
+    let a = key(Venue::PolymarketAmm, &format!("{pool}:0"));
+    e.add_link(LinkSpec {
+        name: "eth".into(),
+        strategies: vec![],
+        outcomes: vec![
+            vec![
+                format!("kalshi:{}:yes", k.symbol).parse().unwrap(),
+                format!("polymarket-amm:{}:yes", a.symbol).parse().unwrap(),
+            ],
+            vec![
+                format!("kalshi:{}:no", k.symbol).parse().unwrap(),
+                format!("polymarket-amm:{}:no", a.symbol).parse().unwrap(),
+            ],
+        ],
+        resolves_at: Some(NOW + 30 * DAY),
+        source: "test".into(),
+        store_id: None,
+    })
+    .unwrap();
+    let g = Greedy::new();
+    e.on_update(&listing(&k, "KXETH", KALSHI_FEE), NOW, &One(&g));
+    let MarketUpdate::Listing(mut info) = listing(&a, pool, FeeSchedule::Amm { fee_wad: 10_000_000_000_000_000 })
+    else {
+        unreachable!()
+    };
+    info.refs = VenueRefs { pool: Some(pool.into()), pool_outcome: 0, pool_outcomes: 2, ..VenueRefs::default() };
+    e.on_update(&MarketUpdate::Listing(info), NOW, &One(&g));
+    // Spot of outcome 0 = 300 / (700 + 300) = $0.30.
+    let state = arbytron_model::PoolState {
+        address: pool.into(),
+        fee_wad: 10_000_000_000_000_000,
+        balances: vec![dollars * 700_000, dollars * 300_000],
+        total_shares: dollars * 1_000_000,
+        block: 1,
+    };
+    e.on_update(&MarketUpdate::Pool { market: a.clone(), pool: state, venue_ts: NOW }, NOW, &One(&g));
+    (e, k, a)
+}
+
+#[test]
+fn pool_legs_are_held_to_the_slippage_limit_too() {
+    // Kalshi NO asks 0.50 (YES bid 0.50); the pool's YES costs 0.30 and more as we buy.
+    let update = |k: &MarketKey| book(k, vec![lvl("0.50", 100)], vec![lvl("0.52", 100)]);
+    let g = Greedy::new();
+
+    let (mut e, k, a) = pool_setup(RiskLimits::default(), 100_000);
+    let actions = e.on_update(&update(&k), NOW + 1, &One(&g));
+    let plan = entries(&actions);
+    assert_eq!(plan.len(), 1, "a deep pool stays within the default 5%: {actions:?}");
+    let pool_leg = plan[0].legs.iter().find(|l| l.market == a).expect("a pool leg");
+    assert!(pool_leg.pool.is_some());
+
+    // A thin pool: the same size walks its price well past 5%.
+    let (mut e, k, _) = pool_setup(RiskLimits::default(), 1_000);
+    let actions = e.on_update(&update(&k), NOW + 1, &One(&g));
+    assert!(entries(&actions).is_empty(), "{actions:?}");
+    assert_eq!(rejections(&actions).first().map(|r| r.label()), Some("slippage"));
+
+    // 0.5%: less than the pool's own 1% fee, so no pool leg can pass.
+    let tight = RiskLimits { max_slippage: Money::parse("0.005").unwrap(), ..RiskLimits::default() };
+    let (mut e, k, _) = pool_setup(tight, 100_000);
+    let actions = e.on_update(&update(&k), NOW + 1, &One(&g));
+    assert!(entries(&actions).is_empty(), "{actions:?}");
+    assert_eq!(rejections(&actions).first().map(|r| r.label()), Some("slippage"));
+}

@@ -592,14 +592,16 @@ impl Executor {
             let loss_left = self.loss_cap(book.cost()) + book.realized.min(Money::ZERO);
             let now = self.now();
             let mut orders = Vec::new();
+            let excess_legs = book.legs.iter().filter(|l| l.leg.qty - common >= DUST).count().max(1);
+            // The cap is for the whole bundle: legs selling back share it.
+            let budget = Money::from_micros(loss_left.max(Money::ZERO).micros() / excess_legs as i64);
             for (i, l) in book.legs.iter().enumerate() {
                 let excess = l.leg.qty - common;
                 if excess < DUST {
                     continue;
                 }
                 let basis = l.leg.cost_of(excess);
-                let floor =
-                    (basis - loss_left.max(Money::ZERO)).per_contract(excess, Rounding::Up).unwrap_or(Price::ZERO);
+                let floor = (basis - budget).per_contract(excess, Rounding::Up).unwrap_or(Price::ZERO);
                 let limit = round_to_tick(floor, l.tick, Rounding::Up).max(l.tick.max(Price::from_micros_const(1)));
                 orders.push((i, self.sell_request(book.id, l, i, excess, limit, Purpose::Unwind, now)));
             }

@@ -441,3 +441,26 @@ async fn settlement_waits_until_every_venue_pays_out_and_books_the_redeem_gas() 
     assert!(!b.positions.lock().is_empty());
     assert!(ex.check_positions().await.is_empty(), "positions in resolved markets are not drift");
 }
+
+#[tokio::test]
+async fn legs_unwound_together_share_one_loss_cap() {
+    let (store, _d) = store().await;
+    // Two Kalshi legs fill; the Polymarket leg is rejected: both must be sold back.
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| reject(o)));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let mut p = plan(10);
+    let mut second = p.legs[0].clone();
+    second.market = k(Venue::Kalshi, "K2");
+    second.market_id = 2;
+    p.legs.push(second);
+    let out = ex.enter(&p).await;
+    assert_eq!(out.status, BundleStatus::Failed);
+    assert_eq!(out.unhedged, Qty::ZERO);
+    let sells: Vec<_> = a.calls.lock().iter().filter(|o| o.action == Action::Sell).cloned().collect();
+    assert_eq!(sells.len(), 2, "both filled legs sold back: {sells:?}");
+    // Paid 2 x (4.00 + 0.10) = 8.20; the cap is 10% of that for the bundle, not per
+    // leg. The sales' own fees (0.10 each) come on top.
+    assert!(out.realized >= -Money::parse("1.02").unwrap(), "one cap for the bundle: {}", out.realized);
+    assert!(out.realized < Money::ZERO);
+}

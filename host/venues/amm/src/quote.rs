@@ -139,7 +139,8 @@ pub fn quote(
                 return Err(QuoteError::TooSmall("zero return".into()));
             }
             let tokens = amm::calc_sell_amount(balances, fee_wad, return_amount, outcome).map_err(math)?;
-            let by_slippage = tokens.saturating_add(tokens.saturating_mul(slip).div_ceil(PPM));
+            // Slippage: at most (1 + slip) of the quote, rounded down (the bound protects us).
+            let by_slippage = tokens.saturating_add(tokens.saturating_mul(slip) / PPM);
             // Price: return / tokens >= limit  <=>  tokens <= return / limit.
             let by_limit = match limit {
                 Some(0) | None => u128::MAX,
@@ -227,7 +228,9 @@ mod tests {
         assert_eq!(q.token_bound, q.tokens);
         let slip = Bounds { max_slippage_ppm: 5_000, limit: None };
         let q2 = quote(&bal, FEE_2PCT, 0, SwapIntent::SellFor { return_amount: 500_000 }, slip).unwrap();
-        assert_eq!(q2.token_bound, q.tokens + (q.tokens * 5_000).div_ceil(PPM));
+        // Rounded down: never a base unit more slippage than allowed.
+        assert_ne!((q.tokens * 5_000) % PPM, 0, "a case where the rounding matters");
+        assert_eq!(q2.token_bound, q.tokens + q.tokens * 5_000 / PPM);
         let beyond = Bounds { max_slippage_ppm: 5_000, limit: Some(Price::parse("0.9").unwrap()) };
         assert!(matches!(
             quote(&bal, FEE_2PCT, 0, SwapIntent::SellFor { return_amount: 500_000 }, beyond),
