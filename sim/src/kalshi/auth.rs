@@ -67,7 +67,7 @@ impl KeyStore {
         let (Some(key), Some(ts), Some(sig)) = (key, timestamp, signature) else { return Err(AuthFailure::Missing) };
         let vk = self.keys.get(key).ok_or(AuthFailure::UnknownKey)?;
         let ts_ms: i64 = ts.parse().map_err(|_| AuthFailure::BadTimestamp)?;
-        if (now_ms - ts_ms).abs() > self.max_skew_ms {
+        if now_ms.saturating_sub(ts_ms).saturating_abs() > self.max_skew_ms {
             return Err(AuthFailure::Skew);
         }
         let bytes = base64::engine::general_purpose::STANDARD.decode(sig).map_err(|_| AuthFailure::BadSignature)?;

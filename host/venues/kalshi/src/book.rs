@@ -29,6 +29,8 @@ pub enum BookError {
     PriceOutOfRange(Price),
     #[error("book is crossed: YES bid {bid} >= YES ask {ask}")]
     Crossed { bid: Price, ask: Price },
+    #[error("level size at {0} overflows")]
+    Overflow(Price),
 }
 
 /// Bids only, keyed by price; the best bid is the last key.
@@ -47,16 +49,13 @@ impl LocalBook {
     /// Replace everything with a snapshot (NO levels at NO-leg prices). Zero levels are skipped.
     pub fn from_snapshot(yes: &[(Price, Qty)], no: &[(Price, Qty)]) -> Result<LocalBook, BookError> {
         let mut b = LocalBook::new();
-        for &(p, q) in yes {
-            check(p)?;
-            if q.is_positive() {
-                *b.yes.entry(p).or_default() += q;
-            }
-        }
-        for &(p, q) in no {
-            check(p)?;
-            if q.is_positive() {
-                *b.no.entry(p).or_default() += q;
+        for (ladder, levels) in [(&mut b.yes, yes), (&mut b.no, no)] {
+            for &(p, q) in levels {
+                check(p)?;
+                if q.is_positive() {
+                    let level = ladder.entry(p).or_default();
+                    *level = level.checked_add(q).ok_or(BookError::Overflow(p))?;
+                }
             }
         }
         Ok(b)
@@ -71,7 +70,7 @@ impl LocalBook {
             LadderSide::No => &mut self.no,
         };
         let level = ladder.entry(price).or_default();
-        *level += delta;
+        *level = level.checked_add(delta).ok_or(BookError::Overflow(price))?;
         if !level.is_positive() {
             ladder.remove(&price);
         }
@@ -144,5 +143,15 @@ mod tests {
         b.apply(LadderSide::Yes, p("0.60"), q(1)).unwrap();
         b.apply(LadderSide::No, p("0.45"), q(1)).unwrap(); // YES ask 0.55 < bid 0.60
         assert!(matches!(b.to_book(5), Err(BookError::Crossed { .. })));
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_errors_not_panics() {
+        let huge = Qty::from_micros(i64::MAX - 1);
+        let mut b = LocalBook::new();
+        b.apply(LadderSide::Yes, p("0.40"), huge).unwrap();
+        assert_eq!(b.apply(LadderSide::Yes, p("0.40"), huge), Err(BookError::Overflow(p("0.40"))));
+        let twice = [(p("0.40"), huge), (p("0.40"), huge)];
+        assert_eq!(LocalBook::from_snapshot(&twice, &[]), Err(BookError::Overflow(p("0.40"))));
     }
 }

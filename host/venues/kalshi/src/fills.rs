@@ -79,7 +79,7 @@ fn rest_fill(f: &crate::wire::Fill) -> Option<FillMsg> {
         fee: f.fee_cost.as_deref().map(Money::parse).transpose().ok()?.unwrap_or(Money::ZERO),
         outcome_side: f.outcome_side.clone(),
         book_side: f.book_side.clone(),
-        ts_ms: f.ts.map(|s| s * 1000),
+        ts_ms: f.ts.map(|s| s.saturating_mul(1000)),
     })
 }
 

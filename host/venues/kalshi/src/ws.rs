@@ -353,7 +353,7 @@ impl BookFeed {
     fn gap(s: &mut Session, sid: u64, seq: Option<u64>) -> bool {
         let Some(seq) = seq else { return false };
         match s.last_seq.insert(sid, seq) {
-            Some(prev) => seq != prev + 1,
+            Some(prev) => prev.checked_add(1) != Some(seq),
             None => false,
         }
     }
@@ -422,7 +422,9 @@ impl BookFeed {
                     return self.on_gap(ws, s, sid).await;
                 }
                 if let Some(ts) = ts_ms {
-                    metrics::FEED_LAG.with_label_values(&["kalshi"]).observe(((now_ms() - ts).max(0)) as f64 / 1000.0);
+                    metrics::FEED_LAG
+                        .with_label_values(&["kalshi"])
+                        .observe((now_ms().saturating_sub(ts).max(0)) as f64 / 1000.0);
                 }
                 let m = self.markets.get_mut(&ticker)?;
                 // Deltas before the first (or the resync) snapshot are dropped.
@@ -473,7 +475,9 @@ impl BookFeed {
             }
             WsMessage::Ticker { ts_ms, .. } => {
                 if let Some(ts) = ts_ms {
-                    metrics::FEED_LAG.with_label_values(&["kalshi"]).observe(((now_ms() - ts).max(0)) as f64 / 1000.0);
+                    metrics::FEED_LAG
+                        .with_label_values(&["kalshi"])
+                        .observe((now_ms().saturating_sub(ts).max(0)) as f64 / 1000.0);
                 }
             }
             WsMessage::Other { sid: Some(sid), seq, .. } => {

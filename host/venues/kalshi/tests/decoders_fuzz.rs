@@ -1,6 +1,6 @@
 //! Random and truncated JSON fed to every decoder never panics.
 
-use arbytron_kalshi::{convert, decode, wire};
+use arbytron_kalshi::{book, convert, decode, wire};
 use proptest::prelude::*;
 
 const SAMPLES: &[&str] = &[
@@ -28,8 +28,23 @@ const SAMPLES: &[&str] = &[
 
 /// Every decoder the connector runs on venue input, on one string.
 fn decode_everything(s: &str) {
-    let _ = decode::decode(s, false);
-    let _ = decode::decode(s, true);
+    for yes_pricing in [false, true] {
+        // What the feed does with a decoded book message: build and apply, then read.
+        match decode::decode(s, yes_pricing) {
+            Ok(decode::WsMessage::Snapshot { yes, no, .. }) => {
+                if let Ok(b) = book::LocalBook::from_snapshot(&yes, &no) {
+                    let _ = b.to_book(10);
+                }
+            }
+            Ok(decode::WsMessage::Delta { side, price, delta, .. }) => {
+                let mut b = book::LocalBook::new();
+                let _ = b.apply(side, price, delta);
+                let _ = b.apply(side, price, delta);
+                let _ = b.to_book(10);
+            }
+            _ => {}
+        }
+    }
     if let Ok(r) = serde_json::from_str::<wire::OrderbookResponse>(s) {
         if let Some(fp) = r.orderbook_fp {
             let _ = fp.yes_dollars.as_deref().map(convert::parse_levels);

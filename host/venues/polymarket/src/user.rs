@@ -45,7 +45,7 @@ pub fn parse_state(s: &str) -> Option<FillState> {
 
 /// Seconds or milliseconds, as the venue mixes them, to milliseconds.
 fn to_ms(v: i64) -> i64 {
-    if v < 100_000_000_000 { v * 1000 } else { v }
+    if v < 100_000_000_000 { v.saturating_mul(1000) } else { v }
 }
 
 /// The taker fee the venue charges on one fill: the trade's own `fee_rate_bps`
