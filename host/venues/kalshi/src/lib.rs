@@ -156,8 +156,9 @@ impl Kalshi {
         }
     }
 
-    /// Send several orders in one request (billed per order; the batch must fit
-    /// the write bucket). Each order gets its own result, in order.
+    /// Send several orders in batch requests (billed per order; a batch must
+    /// fit the write bucket, so larger sets go out in several). Each order gets
+    /// its own result, in order.
     pub async fn place_batch(
         &self,
         orders: &[OrderRequest],
@@ -166,14 +167,17 @@ impl Kalshi {
         for o in orders {
             self.intents.record_client(&o.client_order_id, (o.side, o.action));
         }
-        let results = self.rest.batch_create(&bodies).await?;
+        let per_batch = (self.cfg.limits.write.capacity / ratelimit::COST_DEFAULT).max(1) as usize;
         let mut out = Vec::with_capacity(orders.len());
-        for (order, r) in orders.iter().zip(results) {
-            out.push(match r {
-                Ok(resp) => self.finish_report(order, &resp).await,
-                Err(VenueError::Rejected { code, message, .. }) => Ok(Kalshi::rejected(order, &code, &message)),
-                Err(e) => Err(e),
-            });
+        for (orders, bodies) in orders.chunks(per_batch).zip(bodies.chunks(per_batch)) {
+            let results = self.rest.batch_create(bodies).await?;
+            for (order, r) in orders.iter().zip(results) {
+                out.push(match r {
+                    Ok(resp) => self.finish_report(order, &resp).await,
+                    Err(VenueError::Rejected { code, message, .. }) => Ok(Kalshi::rejected(order, &code, &message)),
+                    Err(e) => Err(e),
+                });
+            }
         }
         Ok(out)
     }

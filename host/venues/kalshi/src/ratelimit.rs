@@ -61,7 +61,8 @@ impl RateLimits {
     }
 
     /// A published tier by name (`basic`, `advanced`, `expert`, `premier`, `paragon`, `prime`, `prestige`).
-    /// Buckets above Basic hold 2 s of budget.
+    /// Write buckets above Basic hold 2 s of budget, and so do Basic and
+    /// Advanced read buckets; the others hold 1 s.
     pub fn tier(name: &str) -> Option<RateLimits> {
         let (r, w) = match name.to_ascii_lowercase().as_str() {
             "basic" => return Some(RateLimits::basic()),
@@ -73,8 +74,9 @@ impl RateLimits {
             "prestige" => (6000, 8000),
             _ => return None,
         };
+        let read_burst = if name.eq_ignore_ascii_case("advanced") { 2 } else { 1 };
         Some(RateLimits {
-            read: BucketLimit { refill_per_s: r, capacity: r * 2 },
+            read: BucketLimit { refill_per_s: r, capacity: r * read_burst },
             write: BucketLimit { refill_per_s: w, capacity: w * 2 },
         })
     }
@@ -208,6 +210,12 @@ mod tests {
     fn tiers() {
         assert_eq!(RateLimits::tier("Basic"), Some(RateLimits::basic()));
         assert_eq!(RateLimits::tier("prestige").unwrap().write.refill_per_s, 8000);
+        // Bursts as published: 2 s for writes above Basic and Basic/Advanced reads, else 1 s.
+        let adv = RateLimits::tier("advanced").unwrap();
+        assert_eq!((adv.read.capacity, adv.write.capacity), (600, 600));
+        let exp = RateLimits::tier("expert").unwrap();
+        assert_eq!((exp.read.capacity, exp.write.capacity), (600, 1200));
+        assert_eq!((RateLimits::basic().read.capacity, RateLimits::basic().write.capacity), (400, 100));
         assert_eq!(RateLimits::tier("nope"), None);
     }
 }

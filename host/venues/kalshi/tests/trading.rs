@@ -208,6 +208,18 @@ async fn batch_create_reports_each_order() {
     assert!(
         matches!(&r[1].as_ref().unwrap().status, OrderStatus::Rejected { reason } if reason.contains("market_not_found"))
     );
+    // Twelve orders cost 120 write tokens, more than Basic's bucket of 100: they
+    // go out as two batches, and every order still gets its own answer.
+    let many: Vec<OrderRequest> = (0..12)
+        .map(|i| order(&format!("m{i}"), Side::Yes, Action::Buy, "0.51", 1, TimeInForce::ImmediateOrCancel))
+        .collect();
+    let before = h.requests().iter().filter(|r| r.path.ends_with("/orders/batched")).count();
+    let r = k.place_batch(&many).await.unwrap();
+    assert_eq!(r.len(), 12);
+    for (o, r) in many.iter().zip(&r) {
+        assert_eq!(r.as_ref().unwrap().client_order_id, o.client_order_id);
+    }
+    assert_eq!(h.requests().iter().filter(|r| r.path.ends_with("/orders/batched")).count() - before, 2);
     h.shutdown().await;
 }
 
