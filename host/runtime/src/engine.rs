@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, ResourceLimiter, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -80,7 +80,7 @@ impl RuntimeConfig {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: InstanceLimits,
     /// The host's notion of now for this instance (ms); also backs its WASI clocks.
     pub(crate) now: Arc<AtomicI64>,
     pub(crate) name: Arc<str>,
@@ -241,6 +241,61 @@ impl rand_core::TryRng for SeededRandom {
     }
 }
 
+/// One strategy's resource caps. The memory cap is for the whole instance,
+/// summed over every linear memory its modules define (a per-memory cap would
+/// let a component with many memories take a multiple of it). Growth past a
+/// cap traps, so the call fails and the strategy is quarantined.
+pub(crate) struct InstanceLimits {
+    memory_cap: usize,
+    memory_used: usize,
+}
+
+impl InstanceLimits {
+    const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+    /// Generous for a component (a Rust strategy has a handful), small enough
+    /// to bound what a hostile one can allocate in bookkeeping.
+    const MAX_INSTANCES: usize = 64;
+    const MAX_MEMORIES: usize = 16;
+    const MAX_TABLES: usize = 64;
+
+    fn new(memory_cap: usize) -> InstanceLimits {
+        InstanceLimits { memory_cap, memory_used: 0 }
+    }
+}
+
+impl ResourceLimiter for InstanceLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.memory_used.saturating_sub(current).saturating_add(desired);
+        if total > self.memory_cap {
+            return Err(wasmtime::format_err!(
+                "forcing trap when growing memory: {total} bytes in all exceed the {} byte limit",
+                self.memory_cap
+            ));
+        }
+        self.memory_used = total;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > Self::MAX_TABLE_ELEMENTS {
+            return Err(wasmtime::format_err!("forcing trap when growing table: {desired} elements exceed the limit"));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        Self::MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        Self::MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        Self::MAX_MEMORIES
+    }
+}
+
 /// A compiled strategy module, ready to instantiate many times.
 #[derive(Clone)]
 pub struct Module {
@@ -362,11 +417,7 @@ impl Runtime {
             .insecure_random(SeededRandom(cfg.random_seed ^ 0x5555))
             .insecure_random_seed(cfg.random_seed as u128)
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(cfg.memory_limit_bytes)
-            .table_elements(1 << 20)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = InstanceLimits::new(cfg.memory_limit_bytes);
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -423,4 +474,23 @@ fn spawn_epoch_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<At
             }
         }
     });
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_is_for_all_memories_together() {
+        const MIB: usize = 1 << 20;
+        let mut l = InstanceLimits::new(64 * MIB);
+        // Two memories created at 40 MiB each: the second would make 80 MiB.
+        assert!(l.memory_growing(0, 40 * MIB, None).unwrap());
+        assert!(l.memory_growing(0, 40 * MIB, None).is_err());
+        // The first one growing within the cap is fine, past it is not.
+        assert!(l.memory_growing(40 * MIB, 64 * MIB, None).unwrap());
+        assert!(l.memory_growing(64 * MIB, 64 * MIB + 65_536, None).is_err());
+        assert!(l.table_growing(0, 1 << 20, None).unwrap());
+        assert!(l.table_growing(0, (1 << 20) + 1, None).is_err());
+    }
 }

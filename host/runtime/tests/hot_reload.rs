@@ -116,7 +116,7 @@ fn twenty_reloads_under_load_lose_no_call() {
 }
 
 #[test]
-fn deleting_the_file_unloads_and_garbage_keeps_the_old_version() {
+fn deleting_unloads_garbage_keeps_the_old_version_and_a_new_file_loads() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("strategies");
     std::fs::create_dir_all(&dir).unwrap();
@@ -141,4 +141,16 @@ fn deleting_the_file_unloads_and_garbage_keeps_the_old_version() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(slot.live().is_none());
+
+    // A module dropped into the folder while it is watched goes live.
+    std::fs::write(dir.join("added.wasm"), module("versioned-v2")).unwrap();
+    let t = Instant::now();
+    let added = loop {
+        if let Some(s) = set.slot("added").filter(|s| s.live().is_some()) {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "a new module never went live");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(added.score(1, now_ms(), now_ms() + 1, &mut legs).unwrap().value.unwrap().return_ppm, 2);
 }
