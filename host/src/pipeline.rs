@@ -19,7 +19,9 @@ use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
 use arbytron_portfolio::Drift;
 use arbytron_runtime::StrategySet;
 use arbytron_sdk::{Money, Venue};
-use arbytron_store::{BundleStatus, OpportunityLeg, OpportunityRecord, OpportunityResult, PnlSnapshot, Store};
+use arbytron_store::{
+    BundleStatus, OpportunityLeg, OpportunityRecord, OpportunityResult, PnlSnapshot, Store, StoreError,
+};
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -71,6 +73,18 @@ fn dollars(m: Money) -> f64 {
     m.micros() as f64 / 1e6
 }
 
+/// Book what today's trading already realised (from the store) into the
+/// risk state, so the daily loss limit holds across restarts.
+pub async fn seed_today(engine: &mut Engine, store: &Store, now: TimestampMs) -> Result<Money, StoreError> {
+    const DAY_MS: i64 = 86_400_000;
+    let today = store.realized_pnl_since(now - now.rem_euclid(DAY_MS)).await?;
+    engine.risk.record_realized(today, now);
+    if today.is_negative() {
+        tracing::info!(realized_today = %today, "today's realised PnL carried over from the store");
+    }
+    Ok(today)
+}
+
 /// Run the loop until `shutdown`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -90,7 +104,19 @@ pub async fn run(
         let status = status.clone();
         control.set_status_source(move || serde_json::to_value(&*status.lock()).unwrap_or_default());
     }
-    let mut realized = store.realized_pnl_since(0).await.unwrap_or_default();
+    let mut realized = match store.realized_pnl_since(0).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read realised PnL from the store; the total starts at zero");
+            Money::ZERO
+        }
+    };
+    if let Err(e) = seed_today(&mut engine, &store, now_ms()).await {
+        // Without today's record the daily loss limit could be exceeded: stop new trades.
+        tracing::error!(error = %e, "cannot read today's realised PnL: the daily loss limit counts as reached, so no new trades today (restart once the store answers)");
+        let limit = engine.risk.limits.daily_loss_limit;
+        engine.risk.record_realized(-limit, now_ms());
+    }
     let mut st = TradingStatus::default();
     let mut gauges = tokio::time::interval(Duration::from_secs(1));
     let mut reconcile = tokio::time::interval(cfg.reconcile_every);
@@ -349,5 +375,73 @@ fn handle_feedback(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use arbytron_engine::{EngineConfig, RiskLimits};
+    use arbytron_model::venue::{Action, OrderRequest, TimeInForce};
+    use arbytron_sdk::{Price, Qty, Side};
+    use arbytron_store::{BundleUpdate, LinkLeg, NewBundle, NewLink};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_daily_loss_limit_holds_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())).await.unwrap();
+        let leg = |venue, side| LinkLeg { venue, symbol: "M".into(), side };
+        let link = store
+            .insert_link(&NewLink {
+                source: "test".into(),
+                outcomes: vec![vec![leg(Venue::Kalshi, Side::Yes)], vec![leg(Venue::Kalshi, Side::No)]],
+                confidence_ppm: 1_000_000,
+                reasons: vec![],
+            })
+            .await
+            .unwrap();
+        let now = 1_795_000_000_000;
+        // Earlier today a bundle failed and lost $30.
+        let bundle = NewBundle {
+            strategy: "s".into(),
+            link_id: link,
+            quantity: Qty::from_contracts(10),
+            cost: Money::from_dollars(9),
+            fees: Money::ZERO,
+            expected_payout: Money::from_dollars(10),
+            opened_at: now - 60_000,
+            resolves_at: now + 86_400_000,
+            note: String::new(),
+        };
+        let order = OrderRequest {
+            client_order_id: "o-1".into(),
+            market: MarketKey::new(Venue::Kalshi, "M"),
+            side: Side::Yes,
+            action: Action::Buy,
+            quantity: Qty::from_contracts(10),
+            limit_price: Price::parse("0.45").unwrap(),
+            time_in_force: TimeInForce::FillOrKill,
+            amount: None,
+        };
+        let (id, _) = store.begin_bundle(&bundle, &[order]).await.unwrap();
+        let lost = BundleUpdate {
+            status: Some(BundleStatus::Failed),
+            realized_pnl: Some(-Money::from_dollars(30)),
+            closed_at: Some(now - 30_000),
+            ..BundleUpdate::default()
+        };
+        store.update_bundle(id, &lost).await.unwrap();
+
+        // A fresh engine (a restarted host) with a $25 daily loss limit.
+        let limits = RiskLimits { daily_loss_limit: Money::from_dollars(25), ..RiskLimits::default() };
+        let mut engine =
+            Engine::new(EngineConfig { risk: limits, ..EngineConfig::default() }, Arc::new(AtomicBool::new(false)));
+        assert!(engine.risk.gate(now).is_ok(), "a new engine knows nothing of today");
+        assert_eq!(seed_today(&mut engine, &store, now).await.unwrap(), -Money::from_dollars(30));
+        assert!(engine.risk.gate(now).is_err(), "the $30 lost before the restart counts");
+        assert!(engine.risk.gate(now + 86_400_000).is_ok(), "and tomorrow is a new day");
     }
 }
