@@ -85,6 +85,14 @@ pub async fn seed_today(engine: &mut Engine, store: &Store, now: TimestampMs) ->
     Ok(today)
 }
 
+/// What reaches the trading loop from the bus consumer.
+pub enum Inbound {
+    Update(MarketUpdate),
+    /// Answered once everything sent before it is processed: the consumer
+    /// acknowledges bus messages only after that.
+    Processed(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Run the loop until `shutdown`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -92,7 +100,7 @@ pub async fn run(
     strategies: Arc<StrategySet>,
     executor: Arc<Executor>,
     store: Store,
-    mut updates: mpsc::Receiver<MarketUpdate>,
+    mut updates: mpsc::Receiver<Inbound>,
     control: Arc<Control>,
     cfg: PipelineConfig,
     shutdown: CancellationToken,
@@ -131,8 +139,15 @@ pub async fn run(
                     tracing::info!(bundle = b, "bundle closed");
                 });
             }
-            update = updates.recv() => {
-                let Some(update) = update else { break };
+            inbound = updates.recv() => {
+                let update = match inbound {
+                    Some(Inbound::Update(u)) => u,
+                    Some(Inbound::Processed(done)) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                    None => break,
+                };
                 st.updates += 1;
                 let started = Instant::now();
                 let now = now_ms();

@@ -309,15 +309,12 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             }));
         }
 
-        let (utx, urx) = mpsc::channel::<MarketUpdate>(65_536);
+        let (utx, urx) = mpsc::channel::<pipeline::Inbound>(65_536);
         let consumer = bus.consumer().await.context("bus consumer")?;
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let mut dedup = Deduplicator::new(arbytron_bus::DEFAULT_DEDUP_CAPACITY);
-            let handler = move |env: arbytron_bus::Envelope| {
-                let utx = utx.clone();
-                async move { utx.send(env.update).await.map_err(|_| "engine stopped") }
-            };
+            let handler = ToEngine(utx);
             if let Err(e) =
                 arbytron_bus::run_consumer(consumer, &mut dedup, &ConsumeOptions::default(), stop, handler).await
             {
@@ -337,6 +334,24 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             .await?;
     tracing::info!(%admin_addr, "admin API: /metrics /status /kill /resume");
     Ok(Service { strategies, control, admin_addr, world, shutdown, tasks, _watch: watch })
+}
+
+/// The bus consumer's handler: updates go onto the trading loop's queue, and
+/// a batch is acknowledged only once the loop has worked through it.
+struct ToEngine(mpsc::Sender<pipeline::Inbound>);
+
+impl arbytron_bus::Handler for ToEngine {
+    type Error = &'static str;
+
+    async fn handle(&mut self, env: arbytron_bus::Envelope) -> Result<(), &'static str> {
+        self.0.send(pipeline::Inbound::Update(env.update)).await.map_err(|_| "engine stopped")
+    }
+
+    async fn processed(&mut self) -> Result<(), &'static str> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.0.send(pipeline::Inbound::Processed(done)).await.map_err(|_| "engine stopped")?;
+        wait.await.map_err(|_| "engine stopped")
+    }
 }
 
 /// Wait for Ctrl-C or SIGTERM; SIGUSR1 engages the kill switch.

@@ -173,6 +173,14 @@ pub trait Handler: Send {
     type Error: Into<Box<dyn std::error::Error + Send + Sync>>;
 
     fn handle(&mut self, envelope: Envelope) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Wait until everything `handle` accepted so far is processed. A handler
+    /// that hands updates on (to an engine's queue) must wait here, because
+    /// the consumer acknowledges right after: an update acknowledged but
+    /// still queued would be lost in a crash.
+    fn processed(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async { Ok(()) }
+    }
 }
 
 impl<F, Fut, E> Handler for F
@@ -293,6 +301,14 @@ pub async fn run_consumer<H: Handler>(
                     break;
                 }
             }
+        }
+        if processed > 0
+            && let Err(e) = handler.processed().await
+        {
+            failure.get_or_insert(BusError::Handler(e.into()));
+            // Not processed after all: acknowledge only the duplicates.
+            tokens.clear();
+            processed = 0;
         }
         ack_until_done(consumer.as_mut(), &tokens, &mut backoff, &shutdown).await?;
         report.processed += processed;

@@ -429,3 +429,60 @@ async fn a_lost_consumer_group_is_recreated() {
     assert_eq!(report.processed, 40);
     assert_unique(seen.all().iter().map(|e| e.id));
 }
+
+/// Accepts every update but never finishes processing them (an engine that
+/// stopped with updates still queued).
+struct NeverProcessed(Seen);
+
+impl arbytron_bus::Handler for NeverProcessed {
+    type Error = std::io::Error;
+
+    async fn handle(&mut self, e: Envelope) -> Result<(), std::io::Error> {
+        self.0.push(e);
+        Ok(())
+    }
+
+    async fn processed(&mut self) -> Result<(), std::io::Error> {
+        Err(std::io::Error::other("engine stopped before processing its queue"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_handed_on_but_not_processed_are_not_acknowledged() {
+    require_redis();
+    init_logs();
+    let cfg = cfg(REDIS_URL, "unprocessed");
+    let _cleanup = Cleanup(cfg.clone());
+    let bus = RedisBus::connect(cfg.clone()).await.unwrap();
+    let published = seal_all("unprocessed-test", updates(20, 4));
+    bus.publisher().await.unwrap().publish(published.clone()).await.unwrap();
+
+    let seen = Seen::default();
+    let mut dedup = Deduplicator::new(1_000);
+    let consumer = Box::new(bus.consumer().await.unwrap());
+    let err = run_consumer(
+        consumer,
+        &mut dedup,
+        &ConsumeOptions::default(),
+        CancellationToken::new(),
+        NeverProcessed(seen.clone()),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, arbytron_bus::BusError::Handler(_)), "{err}");
+    assert!(seen.len() > 0, "the handler did accept updates");
+
+    // The same consumer again (the host restarted): nothing was acknowledged,
+    // so every update comes back.
+    let mut again = bus.consumer().await.unwrap();
+    let mut replay = Vec::new();
+    loop {
+        let got = again.poll(1000).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        replay.extend(got);
+    }
+    let ids: std::collections::BTreeSet<_> = replay.iter().map(|d| d.envelope.id).collect();
+    assert!(seen.all().iter().all(|e| ids.contains(&e.id)), "every accepted but unprocessed update is redelivered");
+}
