@@ -86,6 +86,8 @@ pub async fn seed_today(engine: &mut Engine, store: &Store, now: TimestampMs) ->
 }
 
 /// What reaches the trading loop from the bus consumer.
+// Updates are the hot variant: boxing them would allocate per update.
+#[allow(clippy::large_enum_variant)]
 pub enum Inbound {
     Update(MarketUpdate),
     /// Answered once everything sent before it is processed: the consumer
