@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arbytron_engine::metrics::{PNL_REALIZED, PNL_UNREALIZED, TICK_TO_DECISION};
 use arbytron_engine::{Action, Engine, EntryPlan, Rejection};
-use arbytron_execution::reconcile::MarketRef;
+use arbytron_execution::reconcile::{MarketRef, PositionCheck};
 use arbytron_execution::{EntryOutcome, Executor, ExitOutcome};
 pub use arbytron_model::now_ms;
 use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
@@ -35,7 +35,7 @@ enum Feedback {
     Entry(Box<EntryPlan>, EntryOutcome),
     Exit(ExitOutcome),
     Settled(ExitOutcome),
-    Drift(Vec<Drift>),
+    Drift(PositionCheck),
 }
 
 /// What `/status` shows about trading.
@@ -83,6 +83,20 @@ pub async fn seed_today(engine: &mut Engine, store: &Store, now: TimestampMs) ->
         tracing::info!(realized_today = %today, "today's realised PnL carried over from the store");
     }
     Ok(today)
+}
+
+/// Block markets in drift; unblock the others, but only on venues that were
+/// read this time (a venue that failed to answer leaves its blocks as they are).
+fn apply_drift(engine: &mut Engine, check: &PositionCheck) {
+    let drifted: HashMap<&MarketKey, &Drift> = check.drifts.iter().map(|d| (&d.market, d)).collect();
+    let markets: Vec<(u32, MarketKey)> = engine.markets.iter().map(|(id, s)| (id, s.key.clone())).collect();
+    for (id, key) in markets {
+        match drifted.get(&key) {
+            Some(d) => engine.risk.block_market(id, &key.to_string(), &format!("ours {} vs venue {}", d.ours, d.venue)),
+            None if check.checked.contains(&key.venue) => engine.risk.unblock_market(id),
+            None => {}
+        }
+    }
 }
 
 /// What reaches the trading loop from the bus consumer.
@@ -381,17 +395,7 @@ fn handle_feedback(
             tracing::info!(bundle = out.bundle, realized = %out.realized, total_realized = %realized, "bundle settled");
             engine.exit_finished(out.bundle, None, out.realized, now);
         }
-        Feedback::Drift(drifts) => {
-            let drifted: HashMap<MarketKey, &Drift> = drifts.iter().map(|d| (d.market.clone(), d)).collect();
-            let ids: Vec<(u32, String)> = engine.markets.iter().map(|(id, s)| (id, s.key.to_string())).collect();
-            for (id, name) in ids {
-                let key = engine.markets.get(id).map(|s| s.key.clone());
-                match key.as_ref().and_then(|k| drifted.get(k)) {
-                    Some(d) => engine.risk.block_market(id, &name, &format!("ours {} vs venue {}", d.ours, d.venue)),
-                    None => engine.risk.unblock_market(id),
-                }
-            }
-        }
+        Feedback::Drift(check) => apply_drift(engine, &check),
     }
 }
 
@@ -405,6 +409,36 @@ mod tests {
     use arbytron_store::{BundleUpdate, LinkLeg, NewBundle, NewLink};
 
     use super::*;
+
+    #[test]
+    fn a_venue_that_could_not_be_read_keeps_its_markets_blocked() {
+        let mut engine = Engine::new(EngineConfig::default(), Arc::new(AtomicBool::new(false)));
+        engine
+            .add_link(arbytron_engine::LinkSpec {
+                name: "l".into(),
+                strategies: vec![],
+                outcomes: vec![
+                    vec!["kalshi:K:yes".parse().unwrap(), "polymarket-clob:0xP:yes".parse().unwrap()],
+                    vec!["kalshi:K:no".parse().unwrap(), "polymarket-clob:0xP:no".parse().unwrap()],
+                ],
+                resolves_at: None,
+                source: "test".into(),
+                store_id: None,
+            })
+            .unwrap();
+        let k = MarketKey::new(Venue::Kalshi, "K");
+        let blocked = |e: &Engine| e.risk.blocked_markets().map(|(_, (name, _))| name.clone()).collect::<Vec<_>>();
+        let both = vec![Venue::Kalshi, Venue::PolymarketClob];
+        let drift = Drift { market: k.clone(), ours: Qty::from_contracts(5), venue: Qty::ZERO };
+        apply_drift(&mut engine, &PositionCheck { drifts: vec![drift], checked: both.clone() });
+        assert_eq!(blocked(&engine), vec![k.to_string()]);
+        // Kalshi could not be read this time: its block stays.
+        apply_drift(&mut engine, &PositionCheck { drifts: vec![], checked: vec![Venue::PolymarketClob] });
+        assert_eq!(blocked(&engine), vec![k.to_string()]);
+        // Read again and in agreement: unblocked.
+        apply_drift(&mut engine, &PositionCheck { drifts: vec![], checked: both });
+        assert!(blocked(&engine).is_empty());
+    }
 
     #[tokio::test]
     async fn the_daily_loss_limit_holds_across_a_restart() {

@@ -280,7 +280,7 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             let bundle = held.bundle;
             engine.exit_finished(bundle, Some(held), arbytron_sdk::Money::ZERO, now);
         }
-        for drift in executor.check_positions().await {
+        for drift in executor.check_positions().await.drifts {
             if let Some(id) = engine.markets.id(&drift.market) {
                 engine.risk.block_market(
                     id,

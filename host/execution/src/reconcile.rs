@@ -38,6 +38,14 @@ pub struct MarketRef {
     pub pool: Option<(String, u32)>,
 }
 
+/// What one position check found.
+#[derive(Clone, Debug, Default)]
+pub struct PositionCheck {
+    pub drifts: Vec<Drift>,
+    /// Venues whose positions were read (drift elsewhere is unknown, not absent).
+    pub checked: Vec<Venue>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Recovery {
     /// Unresolved orders the venues answered for.
@@ -187,8 +195,9 @@ impl Executor {
     }
 
     /// Compare what our open bundles hold with each venue's positions.
-    /// Returns the drifts (also logged and counted).
-    pub async fn check_positions(&self) -> Vec<Drift> {
+    /// Returns the drifts (also logged and counted) and which venues answered:
+    /// a venue that could not be read says nothing about its markets.
+    pub async fn check_positions(&self) -> PositionCheck {
         let mut ours: BTreeMap<MarketKey, Qty> = BTreeMap::new();
         for b in self.bundles() {
             for l in &b.legs {
@@ -200,6 +209,7 @@ impl Executor {
             by_venue.entry(m.venue).or_default().insert(m, q);
         }
         let mut drifts = Vec::new();
+        let mut checked = Vec::new();
         for venue in self.venue_ids() {
             let Some(v) = self.venue(venue) else { continue };
             let positions = match v.positions().await {
@@ -209,6 +219,7 @@ impl Executor {
                     continue;
                 }
             };
+            checked.push(venue);
             let ours = by_venue.remove(&venue).unwrap_or_default();
             // Resolved markets settle on their own terms (a venue may keep the
             // tokens until they are redeemed): not drift.
@@ -221,6 +232,6 @@ impl Executor {
             }
             drifts.extend(d);
         }
-        drifts
+        PositionCheck { drifts, checked }
     }
 }

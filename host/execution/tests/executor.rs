@@ -383,7 +383,7 @@ async fn a_crash_after_the_intent_is_recovered_without_duplicates() {
     assert_ne!(b_calls[0].client_order_id, "crashed-1", "with a new client order id");
     assert!(store.unresolved_orders().await.unwrap().is_empty());
     // Our positions now agree with the venues'.
-    assert!(ex.check_positions().await.is_empty());
+    assert!(ex.check_positions().await.drifts.is_empty());
 }
 
 #[tokio::test]
@@ -393,10 +393,10 @@ async fn drift_between_our_books_and_a_venue_is_reported() {
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
     ex.enter(&plan(10)).await;
-    assert!(ex.check_positions().await.is_empty());
+    assert!(ex.check_positions().await.drifts.is_empty());
     // Someone trades on the account by hand.
     *a.positions.lock().get_mut(&k(Venue::Kalshi, "K")).unwrap() += Qty::from_contracts(3);
-    let d = ex.check_positions().await;
+    let d = ex.check_positions().await.drifts;
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].market, k(Venue::Kalshi, "K"));
     assert_eq!((d[0].ours, d[0].venue), (Qty::from_contracts(10), Qty::from_contracts(13)));
@@ -439,7 +439,7 @@ async fn settlement_waits_until_every_venue_pays_out_and_books_the_redeem_gas() 
     assert_eq!(*b.redeemed.lock(), vec![k(Venue::PolymarketClob, "0xP"); 2]);
     // The venues still list the tokens (until redeemed or paid): not drift.
     assert!(!b.positions.lock().is_empty());
-    assert!(ex.check_positions().await.is_empty(), "positions in resolved markets are not drift");
+    assert!(ex.check_positions().await.drifts.is_empty(), "positions in resolved markets are not drift");
 }
 
 #[tokio::test]
