@@ -64,13 +64,20 @@ impl Service {
     }
 }
 
+/// Load attempts waiting to be written to the store (which opens later).
+type LoadHistory = mpsc::UnboundedReceiver<arbytron_runtime::LoadRecord>;
+
 async fn load_strategies(
     settings: &Settings,
-) -> anyhow::Result<(Arc<StrategySet>, Option<arbytron_runtime::WatchHandle>)> {
+) -> anyhow::Result<(Arc<StrategySet>, Option<arbytron_runtime::WatchHandle>, LoadHistory)> {
     let st = &settings.strategies;
     let runtime = Runtime::new(st.runtime_config()).context("starting the strategy runtime")?;
     let params_src = st.clone();
     let strategies = Arc::new(StrategySet::new(runtime, Arc::new(move |name| params_src.params_for(name))));
+    let (history_tx, history) = mpsc::unbounded_channel();
+    strategies.on_load(Box::new(move |r| {
+        let _ = history_tx.send(r.clone());
+    }));
     if !st.dir.exists() {
         std::fs::create_dir_all(&st.dir)
             .with_context(|| format!("strategies.dir {}: cannot create", st.dir.display()))?;
@@ -90,7 +97,29 @@ async fn load_strategies(
     } else {
         None
     };
-    Ok((strategies, watch))
+    Ok((strategies, watch, history))
+}
+
+/// Write every strategy load attempt to the store, as they happen.
+async fn record_loads(store: Store, mut history: LoadHistory, stop: CancellationToken) {
+    loop {
+        let r = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = history.recv() => match r { Some(r) => r, None => return },
+        };
+        let v = arbytron_store::StrategyVersion {
+            name: r.name,
+            version: r.version,
+            hash: r.hash,
+            file: r.file.display().to_string(),
+            loaded_at: r.at,
+            result: if r.result == "ok" { "live".into() } else { r.result.into() },
+            reason: r.reason,
+        };
+        if let Err(e) = store.record_strategy_version(&v).await {
+            tracing::warn!(strategy = %v.name, error = %e, "could not record a strategy load");
+        }
+    }
 }
 
 /// The SQLite file a store URL names, if it names one.
@@ -168,11 +197,12 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
     };
     let connected = crate::venues::connect(settings, world.as_ref(), role != Role::Ingest).await?;
     let bus = arbytron_bus::connect(&settings.bus).await.context("bus")?;
-    let (strategies, watch) = if role == Role::Ingest {
+    let (strategies, watch, history) = if role == Role::Ingest {
         let rt = Runtime::new(settings.strategies.runtime_config())?;
-        (Arc::new(StrategySet::new(rt, Arc::new(|_| arbytron_sdk::Params::default()))), None)
+        (Arc::new(StrategySet::new(rt, Arc::new(|_| arbytron_sdk::Params::default()))), None, None)
     } else {
-        load_strategies(settings).await?
+        let (s, w, h) = load_strategies(settings).await?;
+        (s, w, Some(h))
     };
     let listings = discover(&connected.feeds).await?;
 
@@ -217,6 +247,9 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             );
         }
         let store = open_store(&settings.store.url).await?;
+        if let Some(history) = history {
+            tasks.push(tokio::spawn(record_loads(store.clone(), history, shutdown.clone())));
+        }
         let engine_cfg = EngineConfig {
             pack: arbytron_engine::candidate::PackConfig {
                 depth: settings.engine.depth,

@@ -158,6 +158,17 @@ async fn a_three_outcome_bundle_across_two_venues_is_found_and_executed() {
     assert!(b.cost < b.quantity.payout());
     assert!(b.legs.iter().any(|l| l.market == fed[1].0), "the cheap outcome was bought on Kalshi: {b:?}");
     assert!(b.legs.iter().all(|l| l.quantity == b.quantity));
+    // The strategies that traded are on record, with their versions and hashes.
+    let versions = h.store.strategy_versions(None).await.unwrap();
+    for name in ["cross-venue-binary", "multi-outcome-bundle"] {
+        let v = versions
+            .iter()
+            .find(|v| v.record.name == name)
+            .unwrap_or_else(|| panic!("{name} not recorded: {versions:?}"));
+        assert_eq!(v.record.result, "live");
+        assert_eq!(v.record.hash.len(), 64, "a SHA-256 in hex");
+        assert!(!v.record.version.is_empty());
+    }
     h.stop().await;
 }
 

@@ -27,5 +27,5 @@ pub use check::{CheckReport, check_module, synthetic_candidate};
 pub use engine::{Module, Runtime, RuntimeConfig, default_cache_dir, module_hash};
 pub use error::{CallError, LoadError, TrapKind};
 pub use instance::{Func, Instance};
-pub use set::{Answer, Live, LoadOutcome, ParamsFn, Slot, SlotStatus, StrategySet};
+pub use set::{Answer, Live, LoadListener, LoadOutcome, LoadRecord, ParamsFn, Slot, SlotStatus, StrategySet};
 pub use watch::{WatchHandle, watch};

@@ -201,7 +201,29 @@ pub struct StrategySet {
     /// Loads and unloads one at a time (calls never wait on it).
     edit: Mutex<()>,
     next_version: AtomicU64,
+    on_load: ArcSwapOption<LoadListener>,
 }
+
+/// One attempt to load a module, for whoever keeps a history (the host
+/// writes them to its store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadRecord {
+    /// The strategy's name (its file name when it never described itself).
+    pub name: String,
+    /// Empty when the load failed before the module described itself.
+    pub version: String,
+    /// SHA-256 of the module, hex; empty when the file could not be read.
+    pub hash: String,
+    pub file: PathBuf,
+    pub at: TimestampMs,
+    /// `"ok"`, or the failing step (as in `arbytron_strategy_reloads_total`).
+    pub result: &'static str,
+    /// Why it failed; empty when it went live.
+    pub reason: String,
+}
+
+/// Called after every load attempt, on the loading thread: keep it quick.
+pub type LoadListener = Box<dyn Fn(&LoadRecord) + Send + Sync>;
 
 fn wall_clock_ms() -> TimestampMs {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -223,7 +245,39 @@ impl StrategySet {
             slots: ArcSwap::from_pointee(Vec::new()),
             edit: Mutex::new(()),
             next_version: AtomicU64::new(1),
+            on_load: ArcSwapOption::empty(),
         }
+    }
+
+    /// Be told of every load attempt from now on (successes and failures).
+    pub fn on_load(&self, listener: LoadListener) {
+        self.on_load.store(Some(Arc::new(listener)));
+    }
+
+    fn tell(&self, path: &Path, result: &Result<LoadOutcome, LoadError>, label_name: &str) {
+        let Some(listener) = self.on_load.load_full() else { return };
+        let record = match result {
+            Ok(LoadOutcome::Unchanged) => return,
+            Ok(LoadOutcome::Live { name, version, hash, .. }) => LoadRecord {
+                name: name.clone(),
+                version: version.clone(),
+                hash: hash.clone(),
+                file: path.to_path_buf(),
+                at: wall_clock_ms(),
+                result: "ok",
+                reason: String::new(),
+            },
+            Err(e) => LoadRecord {
+                name: label_name.to_string(),
+                version: String::new(),
+                hash: std::fs::read(path).map(|b| module_hash(&b)).unwrap_or_default(),
+                file: path.to_path_buf(),
+                at: wall_clock_ms(),
+                result: e.label(),
+                reason: e.to_string(),
+            },
+        };
+        listener(&record);
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -257,6 +311,7 @@ impl StrategySet {
         let slot = self.slot(&key).unwrap_or_else(|| Arc::new(Slot::new(key.clone(), path.to_path_buf())));
         let result = self.prepare_and_swap(&slot, path);
         let label_name = slot.live().map(|l| l.info.name.clone()).unwrap_or_else(|| key.clone());
+        self.tell(path, &result, &label_name);
         match &result {
             Ok(LoadOutcome::Live { name, version, hash, state_carried, from_cache, version_id }) => {
                 RELOADS.with_label_values(&[name, "ok"]).inc();

@@ -15,6 +15,9 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 fn calls_latency_reloads_and_the_live_version_are_exported() {
     let tmp = tempfile::tempdir().unwrap();
     let set = common::set(&tmp);
+    let records = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = records.clone();
+    set.on_load(Box::new(move |rec| r.lock().unwrap().push(rec.clone())));
     let path = tmp.path().join("metered.wasm");
     std::fs::write(&path, module("versioned-v1")).unwrap();
     let LoadOutcome::Live { name, hash, .. } = set.load_file(&path).unwrap() else { panic!("not live") };
@@ -26,6 +29,17 @@ fn calls_latency_reloads_and_the_live_version_are_exported() {
     // A broken file: the reload fails at its first step and is counted with it.
     std::fs::write(&path, b"\0asm garbage").unwrap();
     let err = set.load_file(&path).unwrap_err();
+
+    // The same two attempts reach a load listener (the host's store history).
+    let records = records.lock().unwrap().clone();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(
+        (records[0].result, records[0].version.as_str(), records[0].hash.as_str()),
+        ("ok", "1.0.0", hash.as_str())
+    );
+    assert_eq!(records[1].result, err.label());
+    assert_eq!(records[1].reason, err.to_string());
+    assert_eq!(records[1].name, name, "named after the version still live");
 
     let text = arbytron_telemetry::render_metrics();
     let calls = format!(r#"arbytron_strategy_calls_total{{fn="score",strategy="{name}"}}"#);
