@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use arbytron_sdk::{Money, Price};
 use serde::Deserialize;
 
 use crate::config::{self, ConfigError};
@@ -287,6 +288,44 @@ impl Settings {
         Ok(s)
     }
 
+    /// Limits must be non-negative (a negative one would silently disable or
+    /// invert a check), fractions at most 1, times positive.
+    fn validate_risk(&self) -> Result<(), (&'static str, String)> {
+        let r = &self.risk;
+        for (k, v) in [
+            ("risk.min_profit", r.min_profit),
+            ("risk.min_apy", r.min_apy),
+            ("risk.max_trade_capital", r.max_trade_capital),
+            ("risk.max_venue_exposure", r.max_venue_exposure),
+            ("risk.max_event_exposure", r.max_event_exposure),
+            ("risk.max_exposure", r.max_exposure),
+            ("risk.daily_loss_limit", r.daily_loss_limit),
+        ] {
+            if v.is_negative() {
+                return Err((k, format!("{v} is negative")));
+            }
+        }
+        if r.max_slippage.is_negative() || r.max_slippage > Money::from_dollars(1) {
+            return Err((
+                "risk.max_slippage",
+                format!("{} is outside 0..=1 (a fraction of the price)", r.max_slippage),
+            ));
+        }
+        if r.min_spread >= Price::ONE {
+            return Err(("risk.min_spread", format!("{} is not below $1 per contract", r.min_spread)));
+        }
+        for (k, v) in [
+            ("risk.max_book_age_ms", r.max_book_age_ms),
+            ("risk.breaker_window_ms", r.breaker_window_ms),
+            ("risk.breaker_cooldown_ms", r.breaker_cooldown_ms),
+        ] {
+            if v <= 0 {
+                return Err((k, format!("{v} must be positive")));
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, sources: &config::Sources) -> Result<(), ConfigError> {
         let bad = |setting: &str, message: String| ConfigError::Invalid {
             setting: setting.into(),
@@ -306,6 +345,7 @@ impl Settings {
                 return Err(bad(k, format!("{v} is outside 1..=60000 ms")));
             }
         }
+        self.validate_risk().map_err(|(setting, message)| bad(setting, message))?;
         tracing_filter_ok(&self.service.log_level).map_err(|m| bad("service.log_level", m))?;
         self.bus.validate().map_err(|e| bad("bus", e.to_string()))?;
         if arbytron_store::Backend::from_url(&self.store.url).is_none() {
@@ -440,6 +480,32 @@ mod tests {
         let env = |k: &str| (k == "ARBYTRON_LOG").then(|| "info,[[[".to_string());
         let err = Settings::load_with(None, None, &env).unwrap_err().to_string();
         assert!(err.contains("service.log_level"), "{err}");
+    }
+
+    #[test]
+    fn risk_limits_come_from_the_environment_and_bad_ones_are_refused() {
+        let env = |k: &str| match k {
+            "ARBYTRON_MIN_SPREAD" => Some("0.02".to_string()),
+            "ARBYTRON_MIN_APY" => Some("0.15".to_string()),
+            "ARBYTRON_MAX_SLIPPAGE" => Some("0.01".to_string()),
+            "DATABASE_URL" => Some("postgres://u@db/arbytron".to_string()),
+            _ => None,
+        };
+        let s = Settings::load_with(None, None, &env).unwrap();
+        assert_eq!(s.risk.min_spread, Price::parse("0.02").unwrap());
+        assert_eq!(s.risk.min_apy, Money::parse("0.15").unwrap());
+        assert_eq!(s.risk.max_slippage, Money::parse("0.01").unwrap());
+        assert_eq!(s.store.url, "postgres://u@db/arbytron");
+        for (var, value, setting) in [
+            ("ARBYTRON_MAX_SLIPPAGE", "-0.01", "risk.max_slippage"),
+            ("ARBYTRON_MAX_SLIPPAGE", "1.5", "risk.max_slippage"),
+            ("ARBYTRON_DAILY_LOSS_LIMIT", "-100", "risk.daily_loss_limit"),
+            ("ARBYTRON_MIN_SPREAD", "1", "risk.min_spread"),
+        ] {
+            let env = |k: &str| (k == var).then(|| value.to_string());
+            let err = Settings::load_with(None, None, &env).unwrap_err().to_string();
+            assert!(err.contains(setting) && err.contains(var), "{var}={value}: {err}");
+        }
     }
 
     #[test]
