@@ -481,3 +481,20 @@ async fn a_restarted_connector_finds_orders_by_client_order_id() {
     let legacy = order(&fed, "no-time-in-this-id", Side::No, Action::Buy, "5", "0.30", TimeInForce::FillOrKill);
     assert!(matches!(restarted.find_order(&legacy).await, Err(VenueError::Invalid { .. })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gamma_discovery_pages_through_every_event() {
+    use arbytron_model::venue::MarketFeed;
+    let w = world(fast_options(17)).await;
+    let events: std::collections::BTreeSet<_> = w.markets.iter().map(|m| m.event.clone()).collect();
+    assert!(events.len() >= 2, "several events to page through: {events:?}");
+    // One event per page: every page must be followed to find them all.
+    let mut cfg = w.cfg.clone();
+    cfg.page_size = 1;
+    let feed = arbytron_polymarket::PolymarketFeed::new(cfg, arbytron_polymarket::Registry::new()).unwrap();
+    let mut paged = feed.discover().await.unwrap();
+    paged.sort_by(|a, b| a.title.cmp(&b.title));
+    let keys = |ms: &[MarketInfo]| ms.iter().map(|m| m.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&paged), keys(&w.markets), "the same markets at one event per page");
+    w.sim.shutdown().await;
+}
