@@ -9,7 +9,7 @@ use std::time::Duration;
 use arbytron_kalshi::Kalshi;
 use arbytron_model::venue::MarketFeed;
 use arbytron_model::{FeeSchedule, FeedState, MarketStatus, MarketUpdate, Qty};
-use arbytron_sim::kalshi::MarketSpec;
+use arbytron_sim::kalshi::{MarketSpec, Options};
 use arbytron_sim::scenario::{Fault, SettleResult};
 use common::*;
 
@@ -250,4 +250,21 @@ async fn settlement_arrives_as_a_status_update() {
         "the result once, and no void after it from the result-less `settled`"
     );
     h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_is_deterministic_for_a_seed() {
+    let ticker = "KXFED-26DEC-M1";
+    // The same seed and the same activity give the same books; another seed does not.
+    let mut books = Vec::new();
+    for seed in [7, 7, 8] {
+        let h = start(Options { seed, ..options(nine_markets()) }).await;
+        let deltas = h.random_activity(ticker, 500);
+        let k = Kalshi::new(config(&h)).unwrap();
+        let book = k.orderbook(ticker, 0).await.unwrap();
+        books.push((deltas, book));
+        h.shutdown().await;
+    }
+    assert_eq!(books[0], books[1], "seed 7 twice");
+    assert_ne!(books[0], books[2], "seed 8");
 }
