@@ -32,16 +32,17 @@ pub fn to_u128(v: U256, what: &str) -> Result<u128, Error> {
 }
 
 /// The cost of `gas_used` at `gas_price_wei` in money, at `native_price` dollars per whole
-/// native token (1e18 wei), rounded up: gas is a cost.
+/// native token (1e18 wei), rounded up: gas is a cost. The SDK's formula (the one sizing
+/// uses), with its saturation turned into errors.
 pub fn gas_cost(gas_used: u64, gas_price_wei: u128, native_price: Money) -> Result<Money, Error> {
-    let price = u128::try_from(native_price.micros())
-        .map_err(|_| Error::Config(format!("native token price {native_price} is negative")))?;
-    let wei = U256::from(gas_used) * U256::from(gas_price_wei);
-    let num = wei * U256::from(price);
-    let den = U256::from(10u64).pow(U256::from(18u64));
-    let micros = num.div_ceil(den);
-    let micros = i64::try_from(micros).map_err(|_| Error::Invalid(format!("gas cost of {wei} wei is out of range")))?;
-    Ok(Money::from_micros(micros))
+    if native_price.is_negative() {
+        return Err(Error::Config(format!("native token price {native_price} is negative")));
+    }
+    let cost = arbytron_sdk::fees::gas_cost(gas_used, gas_price_wei, native_price);
+    if cost == Money::from_micros(i64::MAX) {
+        return Err(Error::Invalid(format!("gas cost of {gas_used} gas at {gas_price_wei} wei is out of range")));
+    }
+    Ok(cost)
 }
 
 #[cfg(test)]
