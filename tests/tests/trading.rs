@@ -200,6 +200,17 @@ async fn a_rejected_leg_and_a_partial_fill_leave_no_unhedged_exposure() {
     assert!(b.legs.iter().all(|l| l.quantity == b.quantity), "hedged after the repair: {b:?}");
     let orders = h.store.orders_for_bundle(b.id).await.unwrap();
     assert!(orders.len() >= 3, "the repair sent another order: {orders:?}");
+    // The books agree with the venues: what the repair cost is realised, the rest
+    // is the held bundle's cost (fees included). Polymarket confirms a moment later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = h.bundles().await;
+    let realized: Money = all.iter().map(|b| b.realized_pnl).sum();
+    let held: Money = all.iter().filter(|b| b.status == BundleStatus::Open).map(|b| b.cost).sum();
+    let change = h.balance_change();
+    assert!(
+        (realized - held - change).micros().abs() < 10_000,
+        "realised {realized} less held cost {held} must equal the cash that moved {change}"
+    );
     h.stop().await;
 }
 
@@ -217,7 +228,12 @@ async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(h.bundles().await.is_empty(), "nothing trades on a frozen book");
     let stale = reqwest::get(format!("http://{}/metrics", h.svc.admin_addr)).await.unwrap().text().await.unwrap();
-    assert!(stale.contains("arbytron_book_stale{venue=\"polymarket-clob\"}"), "stale books are visible");
+    let stale_books = stale
+        .lines()
+        .find(|l| l.starts_with("arbytron_book_stale{venue=\"polymarket-clob\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(stale_books.is_some_and(|n| n >= 1.0), "stale books are visible: {stale_books:?}");
     // Once it thaws the opportunity is taken.
     h.wait_bundle("trade after the thaw", |b| b.status == BundleStatus::Open).await;
     h.kalshi().set_fair(&cpi_kalshi.symbol, p("0.45"));

@@ -191,7 +191,36 @@ pub struct Executor {
     /// Markets known to have resolved: what a venue still shows there awaits
     /// payout or redemption, and is not drift.
     resolved: Mutex<std::collections::HashSet<MarketKey>>,
+    /// Markets with orders being sent or booked right now: a venue may show
+    /// their fills before our books do, so reconciliation leaves them alone.
+    in_flight: Arc<Mutex<HashMap<MarketKey, Activity>>>,
     clock: fn() -> TimestampMs,
+}
+
+/// Order activity on one market.
+#[derive(Default)]
+struct Activity {
+    running: u32,
+    last_end: Option<Instant>,
+}
+
+/// Marks markets as in flight until dropped.
+struct Busy {
+    markets: Vec<MarketKey>,
+    in_flight: Arc<Mutex<HashMap<MarketKey, Activity>>>,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut m = self.in_flight.lock();
+        let now = Instant::now();
+        for k in &self.markets {
+            if let Some(a) = m.get_mut(k) {
+                a.running = a.running.saturating_sub(1);
+                a.last_end = Some(now);
+            }
+        }
+    }
 }
 
 pub fn system_now() -> TimestampMs {
@@ -218,8 +247,24 @@ impl Executor {
             ids: OrderIds::new(now, std::process::id()),
             bundles: Mutex::new(HashMap::new()),
             resolved: Mutex::default(),
+            in_flight: Arc::default(),
             clock: system_now,
         }
+    }
+
+    fn busy(&self, markets: impl IntoIterator<Item = MarketKey>) -> Busy {
+        let markets: Vec<MarketKey> = markets.into_iter().collect();
+        let mut m = self.in_flight.lock();
+        for k in &markets {
+            m.entry(k.clone()).or_default().running += 1;
+        }
+        Busy { markets, in_flight: self.in_flight.clone() }
+    }
+
+    /// Whether orders on `market` were being sent or booked at any time since
+    /// `since`: our books and the venue's may disagree for a moment then.
+    pub fn busy_since(&self, market: &MarketKey, since: Instant) -> bool {
+        self.in_flight.lock().get(market).is_some_and(|a| a.running > 0 || a.last_end.is_some_and(|t| t >= since))
     }
 
     /// `market` has resolved (a feed said so).
@@ -390,6 +435,7 @@ impl Executor {
 
     /// Buy a bundle.
     pub async fn enter(&self, plan: &EntryPlan) -> EntryOutcome {
+        let _busy = self.busy(plan.legs.iter().map(|l| l.market.clone()));
         let now = self.now();
         let mut outcome = EntryOutcome {
             provisional: plan.bundle,
@@ -624,6 +670,7 @@ impl Executor {
             self.bundles.lock().values().filter(|b| unhedged(b).is_positive()).cloned().collect();
         let mut out = Vec::new();
         for mut book in pending {
+            let _busy = self.busy(book.legs.iter().map(|l| l.market.clone()));
             let before = book.realized;
             let (target, payout) = (book.target, book.payout);
             let errors = self.rebalance(&mut book, target, payout).await;
@@ -678,6 +725,7 @@ impl Executor {
 
     /// Sell a held bundle back.
     pub async fn exit(&self, plan: &ExitPlan) -> ExitOutcome {
+        let _busy = self.busy(plan.legs.iter().map(|l| l.market.clone()));
         let Some(mut book) = self.bundle(plan.bundle) else {
             return ExitOutcome {
                 bundle: plan.bundle,

@@ -9,7 +9,7 @@
 //! the positions we think we hold are compared with the venues' own; any drift
 //! is logged, counted, and the market is kept out of new trades until resolved.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use arbytron_engine::Held;
@@ -198,20 +198,11 @@ impl Executor {
     /// Returns the drifts (also logged and counted) and which venues answered:
     /// a venue that could not be read says nothing about its markets.
     pub async fn check_positions(&self) -> PositionCheck {
-        let mut ours: BTreeMap<MarketKey, Qty> = BTreeMap::new();
-        for b in self.bundles() {
-            for l in &b.legs {
-                *ours.entry(l.market.clone()).or_default() += signed(l.side, l.leg.qty);
-            }
-        }
-        let mut by_venue: HashMap<Venue, BTreeMap<MarketKey, Qty>> = HashMap::new();
-        for (m, q) in ours {
-            by_venue.entry(m.venue).or_default().insert(m, q);
-        }
         let mut drifts = Vec::new();
         let mut checked = Vec::new();
         for venue in self.venue_ids() {
             let Some(v) = self.venue(venue) else { continue };
+            let asked = std::time::Instant::now();
             let positions = match v.positions().await {
                 Ok(p) => p,
                 Err(e) => {
@@ -220,11 +211,18 @@ impl Executor {
                 }
             };
             checked.push(venue);
-            let ours = by_venue.remove(&venue).unwrap_or_default();
+            // Our side is read after the venue's, and markets with order activity
+            // since we asked are left out: either side may be a moment ahead there.
             // Resolved markets settle on their own terms (a venue may keep the
-            // tokens until they are redeemed): not drift.
-            let positions: Vec<_> = positions.into_iter().filter(|p| !self.is_resolved(&p.market)).collect();
-            let ours: BTreeMap<MarketKey, Qty> = ours.into_iter().filter(|(m, _)| !self.is_resolved(m)).collect();
+            // tokens until they are redeemed): not drift either.
+            let skip = |m: &MarketKey| self.is_resolved(m) || self.busy_since(m, asked);
+            let mut ours: BTreeMap<MarketKey, Qty> = BTreeMap::new();
+            for b in self.bundles() {
+                for l in b.legs.iter().filter(|l| l.market.venue == venue && !skip(&l.market)) {
+                    *ours.entry(l.market.clone()).or_default() += signed(l.side, l.leg.qty);
+                }
+            }
+            let positions: Vec<_> = positions.into_iter().filter(|p| !skip(&p.market)).collect();
             let d = reconcile(&ours, &positions);
             DRIFT.with_label_values(&[venue.as_str()]).set(d.len() as i64);
             for x in &d {

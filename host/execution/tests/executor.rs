@@ -30,6 +30,8 @@ struct Mock {
     /// Answers to `redeem`, in order; once empty, the venue pays out by itself.
     redeems: Mutex<VecDeque<Result<Option<Redemption>, VenueError>>>,
     redeemed: Mutex<Vec<MarketKey>>,
+    /// When set, an order fills at the venue at once but its answer waits for this.
+    answer_gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Mock {
@@ -42,6 +44,7 @@ impl Mock {
             positions: Mutex::default(),
             redeems: Mutex::default(),
             redeemed: Mutex::default(),
+            answer_gate: Mutex::default(),
         })
     }
 
@@ -66,6 +69,10 @@ impl ExecutionVenue for Mock {
         };
         let r = (self.script)(o, n)?;
         self.remember(o, r.clone());
+        let gate = self.answer_gate.lock().clone();
+        if let Some(g) = gate {
+            let _ = g.acquire().await.map(|p| p.forget());
+        }
         Ok(r)
     }
     async fn cancel_order(&self, _: &MarketKey, _: &str) -> Result<(), VenueError> {
@@ -463,4 +470,30 @@ async fn legs_unwound_together_share_one_loss_cap() {
     // leg. The sales' own fees (0.10 each) come on top.
     assert!(out.realized >= -Money::parse("1.02").unwrap(), "one cap for the bundle: {}", out.realized);
     assert!(out.realized < Money::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_in_flight_is_not_drift() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    // The venue fills at once, but the answer is held back: the venue is ahead of us.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    *a.answer_gate.lock() = Some(gate.clone());
+    let ex = Arc::new(Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg()));
+    let entry = tokio::spawn({
+        let ex = ex.clone();
+        async move { ex.enter(&plan(10)).await }
+    });
+    while a.positions.lock().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    assert!(ex.bundles().is_empty(), "our books do not have it yet");
+    assert!(ex.check_positions().await.drifts.is_empty(), "a fill we have not booked yet is not drift");
+    gate.add_permits(10);
+    assert_eq!(entry.await.unwrap().status, BundleStatus::Open);
+    assert!(ex.check_positions().await.drifts.is_empty(), "booked: both sides agree");
+    // A real difference is still found.
+    *a.positions.lock().get_mut(&k(Venue::Kalshi, "K")).unwrap() += Qty::from_contracts(1);
+    assert_eq!(ex.check_positions().await.drifts.len(), 1);
 }
