@@ -16,7 +16,6 @@ use arbytron_execution::reconcile::{MarketRef, PositionCheck};
 use arbytron_execution::{EntryOutcome, Executor, ExitOutcome};
 pub use arbytron_model::now_ms;
 use arbytron_model::{MarketKey, MarketUpdate, TimestampMs};
-use arbytron_portfolio::Drift;
 use arbytron_runtime::StrategySet;
 use arbytron_sdk::{Money, Venue};
 use arbytron_store::{
@@ -87,12 +86,16 @@ pub async fn seed_today(engine: &mut Engine, store: &Store, now: TimestampMs) ->
 
 /// Block markets in drift; unblock the others, but only on venues that were
 /// read this time (a venue that failed to answer leaves its blocks as they are).
-fn apply_drift(engine: &mut Engine, check: &PositionCheck) {
-    let drifted: HashMap<&MarketKey, &Drift> = check.drifts.iter().map(|d| (&d.market, d)).collect();
+pub fn apply_drift(engine: &mut Engine, check: &PositionCheck) {
+    let mut why: HashMap<&MarketKey, String> =
+        check.drifts.iter().map(|d| (&d.market, format!("ours {} vs venue {}", d.ours, d.venue))).collect();
+    for o in &check.orphans {
+        why.entry(&o.market).or_insert_with(|| format!("unknown open order {} at the venue", o.venue_order_id));
+    }
     let markets: Vec<(u32, MarketKey)> = engine.markets.iter().map(|(id, s)| (id, s.key.clone())).collect();
     for (id, key) in markets {
-        match drifted.get(&key) {
-            Some(d) => engine.risk.block_market(id, &key.to_string(), &format!("ours {} vs venue {}", d.ours, d.venue)),
+        match why.get(&key) {
+            Some(reason) => engine.risk.block_market(id, &key.to_string(), reason),
             None if check.checked.contains(&key.venue) => engine.risk.unblock_market(id),
             None => {}
         }
@@ -405,6 +408,7 @@ mod tests {
 
     use arbytron_engine::{EngineConfig, RiskLimits};
     use arbytron_model::venue::{Action, OrderRequest, TimeInForce};
+    use arbytron_portfolio::Drift;
     use arbytron_sdk::{Price, Qty, Side};
     use arbytron_store::{BundleUpdate, LinkLeg, NewBundle, NewLink};
 
@@ -430,14 +434,29 @@ mod tests {
         let blocked = |e: &Engine| e.risk.blocked_markets().map(|(_, (name, _))| name.clone()).collect::<Vec<_>>();
         let both = vec![Venue::Kalshi, Venue::PolymarketClob];
         let drift = Drift { market: k.clone(), ours: Qty::from_contracts(5), venue: Qty::ZERO };
-        apply_drift(&mut engine, &PositionCheck { drifts: vec![drift], checked: both.clone() });
+        apply_drift(&mut engine, &PositionCheck { drifts: vec![drift], checked: both.clone(), ..Default::default() });
         assert_eq!(blocked(&engine), vec![k.to_string()]);
         // Kalshi could not be read this time: its block stays.
-        apply_drift(&mut engine, &PositionCheck { drifts: vec![], checked: vec![Venue::PolymarketClob] });
+        apply_drift(&mut engine, &PositionCheck { checked: vec![Venue::PolymarketClob], ..Default::default() });
         assert_eq!(blocked(&engine), vec![k.to_string()]);
         // Read again and in agreement: unblocked.
-        apply_drift(&mut engine, &PositionCheck { drifts: vec![], checked: both });
+        apply_drift(&mut engine, &PositionCheck { checked: both.clone(), ..Default::default() });
         assert!(blocked(&engine).is_empty());
+        // An order resting at the venue that is not ours blocks its market too.
+        let orphan = arbytron_model::venue::OpenOrder {
+            venue_order_id: "v-1".into(),
+            client_order_id: None,
+            market: MarketKey::new(Venue::PolymarketClob, "0xP"),
+            side: Side::Yes,
+            action: Action::Buy,
+            price: Price::parse("0.40").unwrap(),
+            remaining: Qty::from_contracts(3),
+            filled: Qty::ZERO,
+        };
+        apply_drift(&mut engine, &PositionCheck { orphans: vec![orphan], checked: both.clone(), ..Default::default() });
+        assert_eq!(blocked(&engine), vec!["polymarket-clob:0xP".to_string()]);
+        apply_drift(&mut engine, &PositionCheck { checked: both, ..Default::default() });
+        assert!(blocked(&engine).is_empty(), "gone once it no longer rests");
     }
 
     #[tokio::test]

@@ -313,15 +313,7 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             let bundle = held.bundle;
             engine.exit_finished(bundle, Some(held), arbytron_sdk::Money::ZERO, now);
         }
-        for drift in executor.check_positions().await.drifts {
-            if let Some(id) = engine.markets.id(&drift.market) {
-                engine.risk.block_market(
-                    id,
-                    &drift.market.to_string(),
-                    &format!("ours {} vs venue {}", drift.ours, drift.venue),
-                );
-            }
-        }
+        pipeline::apply_drift(&mut engine, &executor.check_positions().await);
 
         // Our fills as the venues stream them, into the store.
         for venue in connected.venues.values() {

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use arbytron_engine::Held;
 use arbytron_model::MarketKey;
-use arbytron_model::venue::{Action, OrderStatus};
+use arbytron_model::venue::{Action, OpenOrder, OrderStatus};
 use arbytron_portfolio::{Drift, Leg, reconcile, signed};
 use arbytron_sdk::{MarketId, Price, Qty, Venue};
 use arbytron_store::{BundleStatus, OrderState};
@@ -26,6 +26,14 @@ pub static DRIFT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     arbytron_telemetry::gauge_vec(
         "arbytron_position_drift_markets",
         "Markets where our positions differ from the venue's (no new trades there until resolved)",
+        &["venue"],
+    )
+});
+
+pub static ORPHANS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    arbytron_telemetry::gauge_vec(
+        "arbytron_orphan_orders",
+        "Open orders at a venue that we did not place or think finished (no new trades in their markets)",
         &["venue"],
     )
 });
@@ -42,6 +50,8 @@ pub struct MarketRef {
 #[derive(Clone, Debug, Default)]
 pub struct PositionCheck {
     pub drifts: Vec<Drift>,
+    /// Orders resting at a venue that we did not place, or think finished.
+    pub orphans: Vec<OpenOrder>,
     /// Venues whose positions were read (drift elsewhere is unknown, not absent).
     pub checked: Vec<Venue>,
 }
@@ -199,18 +209,29 @@ impl Executor {
     /// a venue that could not be read says nothing about its markets.
     pub async fn check_positions(&self) -> PositionCheck {
         let mut drifts = Vec::new();
+        let mut orphans = Vec::new();
         let mut checked = Vec::new();
         for venue in self.venue_ids() {
             let Some(v) = self.venue(venue) else { continue };
             let asked = std::time::Instant::now();
-            let positions = match v.positions().await {
-                Ok(p) => p,
+            let (positions, open) = match tokio::try_join!(v.positions(), v.open_orders()) {
+                Ok(both) => both,
                 Err(e) => {
-                    tracing::warn!(%venue, error = %e, "cannot read positions; reconciliation skipped for this venue");
+                    tracing::warn!(%venue, error = %e, "cannot read positions or open orders; reconciliation skipped for this venue");
                     continue;
                 }
             };
             checked.push(venue);
+            let venue_orphans = self.orphans(open, asked).await;
+            ORPHANS.with_label_values(&[venue.as_str()]).set(venue_orphans.len() as i64);
+            for o in &venue_orphans {
+                tracing::error!(
+                    market = %o.market, venue_order_id = %o.venue_order_id, client_order_id = ?o.client_order_id,
+                    remaining = %o.remaining, price = %o.price,
+                    "open order we did not place (or thought finished): no new trades in this market while it rests"
+                );
+            }
+            orphans.extend(venue_orphans);
             // Our side is read after the venue's, and markets with order activity
             // since we asked are left out: either side may be a moment ahead there.
             // Resolved markets settle on their own terms (a venue may keep the
@@ -230,6 +251,35 @@ impl Executor {
             }
             drifts.extend(d);
         }
-        PositionCheck { drifts, checked }
+        PositionCheck { drifts, orphans, checked }
+    }
+
+    /// Open orders the store does not account for as possibly resting: no
+    /// client order id of ours, or one we recorded as finished. Markets with
+    /// order activity since `asked` are left out.
+    async fn orphans(&self, open: Vec<OpenOrder>, asked: std::time::Instant) -> Vec<OpenOrder> {
+        let mut out = Vec::new();
+        for o in open {
+            if self.busy_since(&o.market, asked) {
+                continue;
+            }
+            let ours = match o.client_order_id.as_deref() {
+                Some(id) => match self.store().order(id).await {
+                    Ok(rec) => rec.is_some_and(|r| {
+                        matches!(
+                            r.state,
+                            OrderState::Intent | OrderState::Acked | OrderState::Partial | OrderState::Unknown
+                        )
+                    }),
+                    // Cannot tell: do not accuse it.
+                    Err(_) => true,
+                },
+                None => false,
+            };
+            if !ours {
+                out.push(o);
+            }
+        }
+        out
     }
 }

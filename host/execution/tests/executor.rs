@@ -32,6 +32,7 @@ struct Mock {
     redeemed: Mutex<Vec<MarketKey>>,
     /// When set, an order fills at the venue at once but its answer waits for this.
     answer_gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    open: Mutex<Vec<OpenOrder>>,
 }
 
 impl Mock {
@@ -45,6 +46,7 @@ impl Mock {
             redeems: Mutex::default(),
             redeemed: Mutex::default(),
             answer_gate: Mutex::default(),
+            open: Mutex::default(),
         })
     }
 
@@ -82,7 +84,7 @@ impl ExecutionVenue for Mock {
         Ok(self.orders.lock().get(&o.client_order_id).cloned())
     }
     async fn open_orders(&self) -> Result<Vec<OpenOrder>, VenueError> {
-        Ok(vec![])
+        Ok(self.open.lock().clone())
     }
     async fn positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
         Ok(self.positions.lock().iter().map(|(m, q)| VenuePosition { market: m.clone(), yes_position: *q }).collect())
@@ -496,4 +498,31 @@ async fn an_entry_in_flight_is_not_drift() {
     // A real difference is still found.
     *a.positions.lock().get_mut(&k(Venue::Kalshi, "K")).unwrap() += Qty::from_contracts(1);
     assert_eq!(ex.check_positions().await.drifts.len(), 1);
+}
+
+#[tokio::test]
+async fn open_orders_we_did_not_place_or_think_finished_are_reported() {
+    let (store, _d) = store().await;
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    ex.enter(&plan(10)).await;
+    let ours = a.calls.lock()[0].client_order_id.clone();
+    assert!(ex.check_positions().await.orphans.is_empty(), "nothing rests");
+    let resting = |id: Option<&str>, v: &str| OpenOrder {
+        venue_order_id: v.into(),
+        client_order_id: id.map(str::to_string),
+        market: k(Venue::Kalshi, "K"),
+        side: Side::Yes,
+        action: Action::Buy,
+        price: Price::parse("0.30").unwrap(),
+        remaining: Qty::from_contracts(5),
+        filled: Qty::ZERO,
+    };
+    // Our entry order (filled, as far as we know) resting anyway, and one placed by hand.
+    *a.open.lock() = vec![resting(Some(&ours), "v-ours"), resting(None, "v-manual")];
+    let check = ex.check_positions().await;
+    let ids: Vec<_> = check.orphans.iter().map(|o| o.venue_order_id.as_str()).collect();
+    assert_eq!(ids, vec!["v-ours", "v-manual"]);
+    assert!(check.checked.contains(&Venue::Kalshi));
 }
