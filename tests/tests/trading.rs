@@ -22,6 +22,14 @@ struct Harness {
     _dir: tempfile::TempDir,
     k0: Money,
     p0: Money,
+    c0: Option<u128>,
+}
+
+/// The host's AMM account, for reading its balances.
+async fn amm_account(a: &arbytron::world::AmmWorld) -> arbytron_amm::AmmTrader {
+    let chain =
+        arbytron_amm::Chain::connect(a.anvil.url(), &a.trader_key, arbytron_amm::TxConfig::default()).await.unwrap();
+    arbytron_amm::AmmTrader::new(std::sync::Arc::new(chain), arbytron_amm::ExecConfig::default())
 }
 
 impl Harness {
@@ -40,13 +48,18 @@ impl Harness {
         let w = svc.world.as_ref().unwrap();
         let k0 = w.kalshi.as_ref().unwrap().balance(KALSHI_DEMO_KEY_ID);
         let p0 = w.polymarket.as_ref().unwrap().balance(&demo_account().api_key).unwrap();
+        // The host's collateral on chain, before it can trade.
+        let c0 = match &w.amm {
+            Some(a) => Some(amm_account(a).await.collateral_balance(a.deployment.pool).await.unwrap()),
+            None => None,
+        };
         // Books are live once the engine has seen updates from both venues.
         let addr = svc.admin_addr;
         wait_until("books from both venues", MIN, || async move {
             status(addr).await["trading"]["updates"].as_u64().unwrap_or(0) >= 9
         })
         .await;
-        Harness { svc, store, _db: db, _dir: dir, k0, p0 }
+        Harness { svc, store, _db: db, _dir: dir, k0, p0, c0 }
     }
 
     fn kalshi(&self) -> &arbytron_sim::kalshi::Handle {
@@ -256,17 +269,14 @@ async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_amm_bundle_is_held_to_resolution_and_its_tokens_redeemed_on_chain() {
-    use arbytron_amm::{AmmTrader, Chain, Deployer, ExecConfig, SwapIntent, TxConfig};
+    use arbytron_amm::{Chain, Deployer, SwapIntent, TxConfig};
     let h = Harness::start_with("", true).await;
     let amm = h.svc.world.as_ref().unwrap().amm.as_ref().unwrap();
     let (pool, yes, eth) = (amm.deployment.pool, amm.market(0), eth_kalshi_market());
     // The host's account on chain, read with its key (reads only).
     let tx = TxConfig::default();
-    let us = AmmTrader::new(
-        std::sync::Arc::new(Chain::connect(amm.anvil.url(), &amm.trader_key, tx.clone()).await.unwrap()),
-        ExecConfig::default(),
-    );
-    let c0 = us.collateral_balance(pool).await.unwrap();
+    let us = amm_account(amm).await;
+    let c0 = h.c0.expect("collateral read at start");
 
     // Another trader dumps YES on the pool: its YES and Kalshi's NO cost under $1.
     amm.other.swap(pool, 1, SwapIntent::BuyWith { investment: 6_000_000_000 }, None).await.unwrap();
