@@ -51,6 +51,8 @@ pub struct TradingStatus {
     pub settlements: u64,
     pub rejections_recorded: u64,
     pub blocked_markets: Vec<String>,
+    /// Books that cannot be traded on right now (stale or frozen), per venue.
+    pub stale_books: BTreeMap<String, usize>,
     pub updates: u64,
 }
 
@@ -171,8 +173,8 @@ pub async fn run(
                 let started = Instant::now();
                 let now = now_ms();
                 let actions = engine.on_update(&update, now, &scorers);
-                if update.resolution().is_some() {
-                    executor.mark_resolved(update.market());
+                if let Some(result) = update.resolution() {
+                    executor.mark_resolved(update.market(), result);
                 }
                 let kind = if actions.iter().any(|a| matches!(a, Action::Enter(_) | Action::Exit(_))) { "decision" } else { "none" };
                 TICK_TO_DECISION.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
@@ -182,7 +184,7 @@ pub async fn run(
             }
             _ = gauges.tick() => {
                 let now = now_ms();
-                engine.publish_gauges(now);
+                st.stale_books = engine.publish_gauges(now).into_iter().map(|(v, n)| (v.to_string(), n)).collect();
                 let held_cost: Money = engine.held().map(|h| h.cost).sum();
                 let unrealized = engine.mark_to_bids() - held_cost;
                 PNL_REALIZED.with_label_values::<&str>(&[]).set(dollars(realized));
@@ -343,10 +345,17 @@ fn handle_feedback(
                 st.entries += 1;
             }
             if let Some(h) = &out.held {
-                tracing::info!(
-                    bundle = h.bundle, strategy = %plan.strategy, quantity = %h.quantity, cost = %h.cost,
-                    "bundle opened: hedged on every leg"
-                );
+                if out.status == BundleStatus::Open {
+                    tracing::info!(
+                        bundle = h.bundle, strategy = %plan.strategy, quantity = %h.quantity, cost = %h.cost,
+                        "bundle opened: hedged on every leg"
+                    );
+                } else {
+                    tracing::warn!(
+                        bundle = h.bundle, strategy = %plan.strategy, status = ?out.status, cost = %h.cost,
+                        unhedged = %out.unhedged, "bundle held with legs unequal: the repair retries on the reconcile tick"
+                    );
+                }
             } else {
                 tracing::info!(strategy = %plan.strategy, link = %plan.link_name, status = ?out.status, realized = %out.realized, "entry did not open a bundle");
             }

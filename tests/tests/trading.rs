@@ -240,13 +240,11 @@ async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
     h.kalshi().set_fair(&cpi_kalshi.symbol, p("0.57"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(h.bundles().await.is_empty(), "nothing trades on a frozen book");
-    let stale = reqwest::get(format!("http://{}/metrics", h.svc.admin_addr)).await.unwrap().text().await.unwrap();
-    let stale_books = stale
-        .lines()
-        .find(|l| l.starts_with("arbytron_book_stale{venue=\"polymarket-clob\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok());
-    assert!(stale_books.is_some_and(|n| n >= 1.0), "stale books are visible: {stale_books:?}");
+    // This host's own view (the Prometheus gauge is shared by every host in this test process).
+    let frozen = status(h.svc.admin_addr).await["trading"]["stale_books"]["polymarket-clob"].as_u64();
+    assert!(frozen.is_some_and(|n| n >= 1), "stale books are visible: {frozen:?}");
+    let metrics = reqwest::get(format!("http://{}/metrics", h.svc.admin_addr)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("arbytron_book_stale{venue=\"polymarket-clob\"}"), "and exported");
     // Once it thaws the opportunity is taken.
     h.wait_bundle("trade after the thaw", |b| b.status == BundleStatus::Open).await;
     h.kalshi().set_fair(&cpi_kalshi.symbol, p("0.45"));
@@ -312,7 +310,11 @@ async fn an_amm_bundle_is_held_to_resolution_and_its_tokens_redeemed_on_chain() 
     let change = h.balance_change() + chain_change;
     assert!(
         (realized - change).micros().abs() < 10_000,
-        "realised PnL {realized} must equal the cash that moved {change} to the cent"
+        "realised PnL {realized} must equal the cash that moved {change} to the cent \
+         (Kalshi {}, Polymarket {}, chain {chain_change}); bundles: {:#?}",
+        h.kalshi().balance(KALSHI_DEMO_KEY_ID) - h.k0,
+        h.poly().balance(&demo_account().api_key).unwrap() - h.p0,
+        h.bundles().await
     );
     assert!(settled.realized_pnl.is_positive(), "bought below $1, paid $1: {settled:?}");
     h.stop().await;

@@ -529,7 +529,9 @@ impl Engine {
     }
 
     /// Refresh the per-venue exposure and stale-book gauges.
-    pub fn publish_gauges(&self, now: TimestampMs) {
+    /// Set the exposure and stale-book gauges; returns the stale books per venue.
+    pub fn publish_gauges(&self, now: TimestampMs) -> Vec<(Venue, usize)> {
+        let mut stale_books = Vec::new();
         for v in Venue::ALL {
             let e = self.risk.exposure_by_venue().get(&v).copied().unwrap_or_default();
             metrics::EXPOSURE.with_label_values(&[v.as_str()]).set(e.micros() as f64 / 1e6);
@@ -544,7 +546,9 @@ impl Engine {
                 })
                 .count();
             metrics::BOOK_STALE.with_label_values(&[v.as_str()]).set(stale as i64);
+            stale_books.push((v, stale));
         }
+        stale_books
     }
 
     pub fn link(&self, id: u32) -> Option<&Link> {

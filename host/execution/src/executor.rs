@@ -190,7 +190,7 @@ pub struct Executor {
     bundles: Mutex<HashMap<u64, BundleBook>>,
     /// Markets known to have resolved: what a venue still shows there awaits
     /// payout or redemption, and is not drift.
-    resolved: Mutex<std::collections::HashSet<MarketKey>>,
+    resolved: Mutex<HashMap<MarketKey, Option<Side>>>,
     /// Markets with orders being sent or booked right now: a venue may show
     /// their fills before our books do, so reconciliation leaves them alone.
     in_flight: Arc<Mutex<HashMap<MarketKey, Activity>>>,
@@ -267,13 +267,55 @@ impl Executor {
         self.in_flight.lock().get(market).is_some_and(|a| a.running > 0 || a.last_end.is_some_and(|t| t >= since))
     }
 
-    /// `market` has resolved (a feed said so).
-    pub fn mark_resolved(&self, market: &MarketKey) {
-        self.resolved.lock().insert(market.clone());
+    /// `market` has resolved (a feed said so): `result` is the winning side,
+    /// or `None` for a void market.
+    pub fn mark_resolved(&self, market: &MarketKey, result: Option<Side>) {
+        self.resolved.lock().insert(market.clone(), result);
     }
 
     pub fn is_resolved(&self, market: &MarketKey) -> bool {
-        self.resolved.lock().contains(market)
+        self.resolved.lock().contains_key(market)
+    }
+
+    /// Legs of a bundle being repaired whose markets have resolved can be
+    /// neither completed nor sold: book what resolution pays them (collecting
+    /// it from the venue) and close them. Another bundle's redemption may
+    /// already have swept their tokens; collecting again is harmless.
+    async fn settle_resolved_legs(&self, book: &mut BundleBook) -> Vec<Venue> {
+        let mut errors = Vec::new();
+        for i in 0..book.legs.len() {
+            let l = &book.legs[i];
+            if l.leg.qty.is_zero() {
+                continue;
+            }
+            let Some(result) = self.resolved.lock().get(&l.market).copied() else { continue };
+            if let Some(venue) = self.venue(l.market.venue) {
+                match venue.redeem(&l.market).await {
+                    Ok(Some(r)) => {
+                        let leg = &mut book.legs[i].leg;
+                        leg.cost += r.cost;
+                        leg.fees += r.cost;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(bundle = book.id, market = %l.market, error = %e, "cannot collect a resolved leg yet");
+                        errors.push(l.market.venue);
+                        continue;
+                    }
+                }
+            }
+            let l = &mut book.legs[i];
+            let paid = match result {
+                Some(winner) if winner == l.side => l.leg.qty.payout(),
+                Some(_) => Money::ZERO,
+                None => l.leg.cost, // void: returned at cost
+            };
+            let realized = paid - l.leg.cost;
+            book.realized += realized;
+            l.leg = Leg { realized: l.leg.realized + realized, fees: l.leg.fees, ..Leg::default() };
+            tracing::info!(bundle = book.id, market = %l.market, paid = %paid, realized = %realized, "resolved leg settled during repair");
+        }
+        errors
     }
 
     pub fn store(&self) -> &Store {
@@ -565,6 +607,15 @@ impl Executor {
     /// bound, then sell back what still sticks out, within the loss cap.
     async fn rebalance(&self, book: &mut BundleBook, target: Qty, payout: Money) -> Vec<Venue> {
         let mut errors = Vec::new();
+        // A resolved market can no longer be traded: settle its legs, and sell
+        // back what the others hold instead of completing the bundle.
+        if book.legs.iter().any(|l| self.is_resolved(&l.market)) {
+            errors.extend(self.settle_resolved_legs(book).await);
+            if !book.balanced() {
+                errors.extend(self.unwind(book).await);
+            }
+            return errors;
+        }
         for _ in 0..self.cfg.retry_attempts {
             if book.legs.iter().all(|l| l.leg.qty >= target || target - l.leg.qty < DUST) {
                 break;
@@ -813,7 +864,7 @@ impl Executor {
                 venue_errors: Vec::new(),
             };
         };
-        self.resolved.lock().extend(book.legs.iter().map(|l| l.market.clone()));
+        self.resolved.lock().extend(plan.results.iter().cloned());
         let cost = book.cost();
         let realized = plan.payout - cost;
         book.realized += realized;

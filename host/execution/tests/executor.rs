@@ -526,3 +526,21 @@ async fn open_orders_we_did_not_place_or_think_finished_are_reported() {
     assert_eq!(ids, vec!["v-ours", "v-manual"]);
     assert!(check.checked.contains(&Venue::Kalshi));
 }
+
+#[tokio::test]
+async fn a_leg_left_over_in_a_resolved_market_is_settled_not_sold() {
+    let (store, _d) = store().await;
+    // The Kalshi leg fills; the Polymarket leg is refused because that market just resolved.
+    let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
+    let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| reject(o)));
+    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    ex.mark_resolved(&k(Venue::Kalshi, "K"), Some(Side::Yes));
+    ex.mark_resolved(&k(Venue::PolymarketClob, "0xP"), Some(Side::Yes));
+    let out = ex.enter(&plan(10)).await;
+    // Nothing to sell in a resolved market: the Kalshi YES leg is paid $1 a contract.
+    assert_eq!(a.calls.lock().len(), 1, "no sell-back order: {:?}", a.calls.lock());
+    assert_eq!(b.calls.lock().len(), 1, "no retry on a resolved market");
+    assert_eq!(out.unhedged, Qty::ZERO);
+    assert_eq!(out.realized, Money::parse("5.90").unwrap(), "10 x $1 less 4.00 + 0.10");
+    assert_eq!(*a.redeemed.lock(), vec![k(Venue::Kalshi, "K")], "the venue was asked to pay out");
+}

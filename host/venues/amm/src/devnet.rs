@@ -62,6 +62,18 @@ pub struct AnvilOptions {
 pub struct Anvil {
     child: Child,
     url: url::Url,
+    /// Unique per node: how `ready` knows the node answering on the port is
+    /// this one (a port picked as free can be taken by a parallel test's node,
+    /// in which case this one fails to bind while the other answers).
+    chain_id: u64,
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u32(std::process::id());
+    h.finish() as u32
 }
 
 /// A loopback port nobody listens on right now.
@@ -80,8 +92,11 @@ impl Anvil {
             Some(p) => p,
             None => free_port()?,
         };
+        // Anvil's default is 31337; a random id in a range real chains do not use.
+        let chain_id = 1_000_000_000 + u64::from(rand_u32());
         let mut cmd = Command::new(&bin);
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--accounts", "2"])
+            .args(["--chain-id", &chain_id.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -94,16 +109,26 @@ impl Anvil {
         let child = cmd.spawn().map_err(|e| Error::Node(format!("cannot start {}: {e}", bin.display())))?;
         let url = url::Url::parse(&format!("http://127.0.0.1:{port}"))
             .map_err(|e| Error::Node(format!("bad node url: {e}")))?;
-        Ok(Anvil { child, url })
+        Ok(Anvil { child, url, chain_id })
     }
 
-    /// Wait until the node answers.
-    pub async fn ready(&self) -> Result<(), Error> {
+    /// Wait until this node answers (another node on the port is an error).
+    pub async fn ready(&mut self) -> Result<(), Error> {
         let provider = self.provider();
         let start = Instant::now();
         loop {
-            if provider.get_chain_id().await.is_ok() {
-                return Ok(());
+            match provider.get_chain_id().await {
+                Ok(id) if id == self.chain_id => return Ok(()),
+                Ok(id) => {
+                    return Err(Error::Node(format!(
+                        "another node (chain {id}) answers on {}: this one could not bind its port",
+                        self.url
+                    )));
+                }
+                Err(_) => {}
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Error::Node(format!("anvil at {} exited at start: {status}", self.url)));
             }
             if start.elapsed() > Duration::from_secs(30) {
                 return Err(Error::Node(format!("anvil at {} did not answer within 30 s", self.url)));
@@ -112,11 +137,21 @@ impl Anvil {
         }
     }
 
-    /// Spawn and wait until ready.
+    /// Spawn and wait until ready. On a port race with another node (only
+    /// when the port was picked here), try again on a new port.
     pub async fn start(opts: AnvilOptions) -> Result<Anvil, Error> {
-        let node = Anvil::spawn(opts)?;
-        node.ready().await?;
-        Ok(node)
+        let mut attempts = 0;
+        loop {
+            let mut node = Anvil::spawn(opts.clone())?;
+            match node.ready().await {
+                Ok(()) => return Ok(node),
+                Err(e) if opts.port.is_none() && attempts < 4 => {
+                    attempts += 1;
+                    tracing::debug!(error = %e, "anvil did not start; trying another port");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn url(&self) -> &url::Url {
