@@ -302,6 +302,12 @@ impl AmmFeed {
         let states =
             futures::future::try_join_all(targets.iter().map(|info| info.state(&self.provider, block, head.number)))
                 .await?;
+        // A node may answer a read pinned to the newest block with state that a
+        // block being sealed already changed (anvil does under bursts). If the
+        // head moved while we read, read again at the new head next poll.
+        if self.head().await?.hash != head.hash {
+            return Ok(Vec::new());
+        }
         let mut updates = Vec::new();
         let venue_ts = i64::try_from(head.timestamp).unwrap_or(i64::MAX).saturating_mul(1000);
         for state in states {
