@@ -193,15 +193,8 @@ async fn a_restarted_consumer_resumes_from_its_pending_list() {
     // Same consumer name again (the host restarted): its pending list comes back first,
     // whole entries only: the fully acked entry is gone, the partly acked one is back entire.
     let mut again = bus.consumer().await.unwrap();
-    let mut replay = Vec::new();
-    loop {
-        let got = again.poll(1000).await.unwrap();
-        if got.is_empty() {
-            break;
-        }
-        assert!(got.iter().all(|d| d.redelivered));
-        replay.extend(got);
-    }
+    let replay = drain(&mut again).await;
+    assert!(replay.iter().all(|d| d.redelivered));
     assert_eq!(replay.len(), published.len() - first_entry);
     drop(again);
 
@@ -430,6 +423,18 @@ async fn a_lost_consumer_group_is_recreated() {
     assert_unique(seen.all().iter().map(|e| e.id));
 }
 
+/// Everything the consumer is given until a poll comes back empty.
+async fn drain(consumer: &mut impl Consumer) -> Vec<arbytron_bus::Delivery> {
+    let mut all = Vec::new();
+    loop {
+        let got = consumer.poll(1000).await.unwrap();
+        if got.is_empty() {
+            return all;
+        }
+        all.extend(got);
+    }
+}
+
 /// Accepts every update but never finishes processing them (an engine that
 /// stopped with updates still queued).
 struct NeverProcessed(Seen);
@@ -474,15 +479,7 @@ async fn updates_handed_on_but_not_processed_are_not_acknowledged() {
 
     // The same consumer again (the host restarted): nothing was acknowledged,
     // so every update comes back.
-    let mut again = bus.consumer().await.unwrap();
-    let mut replay = Vec::new();
-    loop {
-        let got = again.poll(1000).await.unwrap();
-        if got.is_empty() {
-            break;
-        }
-        replay.extend(got);
-    }
+    let replay = drain(&mut bus.consumer().await.unwrap()).await;
     let ids: std::collections::BTreeSet<_> = replay.iter().map(|d| d.envelope.id).collect();
     assert!(seen.all().iter().all(|e| ids.contains(&e.id)), "every accepted but unprocessed update is redelivered");
 }
