@@ -10,6 +10,7 @@
 //! (`ARB_PPM`, default 1,000 ppm) opens a real dislocation so the host re-check
 //! path is exercised too; a link that trades is released at once so it can
 //! trade again.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

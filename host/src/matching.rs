@@ -107,7 +107,12 @@ pub async fn propose(
                 }
             };
             if link.confidence_ppm >= auto_approve_ppm {
-                let _ = store.approve_link(id).await;
+                if let Err(e) = store.approve_link(id).await {
+                    // Only a link recorded as approved may trade.
+                    tracing::warn!(strategy = %live.name, link = id, error = %e, "could not record an approval; the link waits");
+                    pending += 1;
+                    continue;
+                }
                 approved += 1;
                 out.push(LinkSpec { store_id: Some(id), ..spec });
             } else {

@@ -104,6 +104,15 @@ pub fn apply_drift(engine: &mut Engine, check: &PositionCheck) {
     }
 }
 
+/// Hand execution's outcome back to the trading loop. The loop is gone only
+/// at shutdown; the outcome is already in the store, and the next start
+/// rebuilds its state from there.
+fn feed_back(tx: &mpsc::UnboundedSender<Feedback>, fb: Feedback) {
+    if tx.send(fb).is_err() {
+        tracing::debug!("trading loop stopped; the outcome is in the store for the next start");
+    }
+}
+
 /// What reaches the trading loop from the bus consumer.
 // Updates are the hot variant: boxing them would allocate per update.
 #[allow(clippy::large_enum_variant)]
@@ -164,7 +173,9 @@ pub async fn run(
                 let update = match inbound {
                     Some(Inbound::Update(u)) => u,
                     Some(Inbound::Processed(done)) => {
-                        let _ = done.send(());
+                        if done.send(()).is_err() {
+                            tracing::debug!("bus consumer gone before its batch was confirmed; it will be redelivered");
+                        }
                         continue;
                     }
                     None => break,
@@ -202,10 +213,10 @@ pub async fn run(
                 let (ex, tx) = (executor.clone(), fb_tx.clone());
                 tokio::spawn(async move {
                     for out in ex.repair_pending().await {
-                        let _ = tx.send(Feedback::Exit(out));
+                        feed_back(&tx, Feedback::Exit(out));
                     }
                     let drifts = ex.check_positions().await;
-                    let _ = tx.send(Feedback::Drift(drifts));
+                    feed_back(&tx, Feedback::Drift(drifts));
                 });
             }
             _ = snapshots.tick() => {
@@ -246,7 +257,7 @@ fn dispatch(
             let (ex, tx) = (executor.clone(), fb.clone());
             tokio::spawn(async move {
                 let out = ex.enter(&plan).await;
-                let _ = tx.send(Feedback::Entry(Box::new(plan), out));
+                feed_back(&tx, Feedback::Entry(Box::new(plan), out));
             });
         }
         Action::Exit(plan) => {
@@ -254,7 +265,7 @@ fn dispatch(
             let (ex, tx) = (executor.clone(), fb.clone());
             tokio::spawn(async move {
                 let out = ex.exit(&plan).await;
-                let _ = tx.send(Feedback::Exit(out));
+                feed_back(&tx, Feedback::Exit(out));
             });
         }
         Action::Settle(plan) => {
@@ -266,7 +277,7 @@ fn dispatch(
                 loop {
                     let out = ex.settle(&plan).await;
                     if out.status != BundleStatus::Open {
-                        let _ = tx.send(Feedback::Settled(out));
+                        feed_back(&tx, Feedback::Settled(out));
                         break;
                     }
                     tracing::warn!(bundle = plan.bundle, venues = ?out.venue_errors, retry_in = ?wait, "settlement waits for a venue to pay out");

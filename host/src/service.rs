@@ -56,7 +56,11 @@ impl Service {
     pub async fn stop(self) {
         self.shutdown.cancel();
         for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+            match tokio::time::timeout(Duration::from_secs(10), t).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "a service task failed"),
+                Err(_) => tracing::warn!("a service task did not stop within 10 s"),
+            }
         }
         if let Some(w) = self.world {
             w.shutdown().await;
@@ -76,7 +80,9 @@ async fn load_strategies(
     let strategies = Arc::new(StrategySet::new(runtime, Arc::new(move |name| params_src.params_for(name))));
     let (history_tx, history) = mpsc::unbounded_channel();
     strategies.on_load(Box::new(move |r| {
-        let _ = history_tx.send(r.clone());
+        if history_tx.send(r.clone()).is_err() {
+            tracing::debug!(strategy = %r.name, "store writer gone; load attempt not recorded");
+        }
     }));
     if !st.dir.exists() {
         std::fs::create_dir_all(&st.dir)
@@ -212,7 +218,9 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
         let (tx, rx) = mpsc::channel::<MarketUpdate>(65_536);
         for (feed, markets) in connected.feeds.iter().zip(&listings) {
             for m in markets {
-                let _ = tx.send(MarketUpdate::Listing(m.clone())).await;
+                if tx.send(MarketUpdate::Listing(m.clone())).await.is_err() {
+                    anyhow::bail!("the ingest queue closed while starting");
+                }
             }
             let (feed, keys, tx, stop) =
                 (feed.clone(), markets.iter().map(|m| m.key.clone()).collect(), tx.clone(), shutdown.clone());

@@ -388,8 +388,10 @@ impl World {
                     other.swap(pool, 0, arbytron_amm::SwapIntent::BuyWith { investment: 6_000_000_000 }, None).await;
                 tracing::info!(ok = r.is_ok(), "demo: the AMM's price recovered");
             }
-            if let Some(k) = kalshi {
-                let _ = k.await;
+            if let Some(k) = kalshi
+                && let Err(e) = k.await
+            {
+                tracing::warn!(error = %e, "demo: the Kalshi script task failed");
             }
         })
     }

@@ -1,4 +1,5 @@
 //! `arbytron strategy check` and `arbytron strategy new`, run as a user would.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::process::Command;
 

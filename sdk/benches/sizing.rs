@@ -1,6 +1,7 @@
 //! How long the money math takes per call, natively.
 //!
 //! `cargo bench -p arbytron-sdk --bench sizing`
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::hint::black_box;
 

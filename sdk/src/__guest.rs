@@ -10,7 +10,8 @@ use crate::wire::{Candidate, MarketView};
 
 pub use wit_bindgen;
 
-#[allow(clippy::all, missing_docs)]
+// Generated code: wit-bindgen's ABI glue is unsafe by nature.
+#[allow(clippy::all, missing_docs, unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -31,6 +32,7 @@ use bindings::arbytron::strategy::types as b;
 pub struct GuestCell<T>(UnsafeCell<Option<T>>);
 
 // SAFETY: wasm32 guests run on one thread; see the type's doc comment.
+#[allow(unsafe_code)]
 unsafe impl<T> Sync for GuestCell<T> {}
 
 impl<T> GuestCell<T> {
@@ -39,6 +41,7 @@ impl<T> GuestCell<T> {
         GuestCell(UnsafeCell::new(None))
     }
 
+    #[allow(unsafe_code)] // see the type's doc comment
     fn with<R>(&self, f: impl FnOnce(&mut Option<T>) -> R) -> R {
         // SAFETY: single-threaded and never re-entered (see above).
         f(unsafe { &mut *self.0.get() })

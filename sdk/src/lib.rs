@@ -78,6 +78,7 @@ pub mod prelude {
 macro_rules! export_strategy {
     ($ty:ty) => {
         #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)] // wit-bindgen's export glue
         const _: () = {
             use $crate::__guest as __g;
             use $crate::__guest::bindings as __b;

@@ -224,6 +224,7 @@ impl<'a> PackedLegs<'a> {
 }
 
 /// Reinterpret `(price, qty)` word pairs as levels after checking each one.
+#[allow(unsafe_code)] // a zero-copy view of the hot-path input; see SAFETY below
 fn levels_from_words(leg: usize, words: &[i64]) -> Result<&[Level], WireError> {
     if !words.len().is_multiple_of(2) {
         return Err(WireError::BadWord { leg, field: "levels-length", value: words.len() as i64 });

@@ -1,6 +1,7 @@
 //! Money is exact: no `f32`/`f64` (nor float literals) anywhere in the SDK's
 //! source, comments and string literals aside. This fails with the file and
 //! line of any offender.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@
 pub mod maker;
 pub mod matching;
 pub mod scenario;
+pub mod server;
 
 pub mod kalshi;
 pub mod polymarket;

@@ -1,5 +1,6 @@
 //! Support for the end-to-end tests: isolated PostgreSQL databases, service
 //! settings pointed at the simulators, and waiting for conditions.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test support: a panic is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

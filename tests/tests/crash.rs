@@ -2,6 +2,7 @@
 //! intents written before sending are reconciled with the simulators' own
 //! orders, no order is sent twice, and the positions we record equal the
 //! venues'.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::time::Duration;
 

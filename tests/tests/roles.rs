@@ -3,6 +3,7 @@
 //! `arbytron ingest --bus ...` runs the venue feeds and publishes; `arbytron
 //! run --bus ...` consumes, decides and trades. A dislocation seen only by the
 //! ingest process is bought by the run process.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::time::Duration;
 

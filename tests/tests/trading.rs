@@ -2,6 +2,7 @@
 //! strategies and the real PostgreSQL: dislocations found and bought on both
 //! venues at once, exits when prices converge, faults repaired, stale feeds and
 //! the kill switch respected, and realised PnL equal to the venues' balances.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::time::Duration;
 

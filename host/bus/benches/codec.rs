@@ -1,6 +1,7 @@
 //! CPU cost of the per-message work every bus does: envelope encode/decode,
 //! the deduplicator, and the partition hash. (Broker throughput and latency:
 //! `examples/bus-bench.rs`.)
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::hint::black_box;
 

@@ -14,6 +14,7 @@
 //! (throughput). Without `--kafka`, Kafka runs against librdkafka's in-process
 //! mock cluster (real protocol over TCP, but not a real broker's storage).
 //! Redis streams and groups are unique per run and deleted at the end.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};

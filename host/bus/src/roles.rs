@@ -271,7 +271,9 @@ pub async fn run_consumer<H: Handler>(
             Err(_) if shutdown.is_cancelled() => break,
             Err(e) => {
                 tracing::error!(bus, error = %e, "poll failed for good; stopping the consumer");
-                let _ = consumer.close().await;
+                if let Err(close) = consumer.close().await {
+                    tracing::warn!(bus, error = %close, "closing the consumer failed too");
+                }
                 return Err(e);
             }
         };
@@ -315,7 +317,9 @@ pub async fn run_consumer<H: Handler>(
         consumed.inc_by(processed);
         if let Some(err) = failure {
             tracing::error!(bus, error = %err, "handler failed; stopping the consumer, unprocessed updates stay pending");
-            let _ = consumer.close().await;
+            if let Err(close) = consumer.close().await {
+                tracing::warn!(bus, error = %close, "closing the consumer failed too");
+            }
             return Err(err);
         }
     }

@@ -1,6 +1,7 @@
 //! Kafka bus against librdkafka's mock cluster: real Kafka protocol over TCP,
 //! in-process brokers we can take down and bring back. Each test gets its own
 //! cluster, topic and group.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

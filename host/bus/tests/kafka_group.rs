@@ -4,6 +4,7 @@
 //!
 //! The mock cluster runs in this test process and listens on TCP; the workers
 //! (`bus-worker`, this crate's binary) connect to it like any Kafka client.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

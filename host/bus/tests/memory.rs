@@ -1,4 +1,5 @@
 //! The in-process bus and the two process roles on top of it.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

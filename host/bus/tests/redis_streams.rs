@@ -1,6 +1,7 @@
 //! Redis Streams bus against real servers: the shared Redis on 127.0.0.1:6379,
 //! and a throwaway `redis-server` with an fsync-always AOF for the restart test.
 //! Every test uses its own stream prefix and group.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

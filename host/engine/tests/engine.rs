@@ -1,4 +1,5 @@
 //! The engine end to end on hand-built books, with native strategies.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;

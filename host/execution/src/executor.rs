@@ -368,7 +368,7 @@ impl Executor {
         let venue_id = order.market.venue;
         let Some(venue) = self.venues.get(&venue_id) else {
             let report = rejected(order, format!("no connector for {venue_id}"));
-            let _ = self.store.record_order_result(&order.client_order_id, &report).await;
+            self.record_result(&report).await;
             return Sent { report: Some(report), error: None };
         };
         let started = Instant::now();
@@ -389,7 +389,9 @@ impl Executor {
                 match self.lookup(venue.as_ref(), order).await {
                     Some(r) => r,
                     None => {
-                        let _ = self.store.mark_order_unknown(&order.client_order_id, &why).await;
+                        if let Err(e) = self.store.mark_order_unknown(&order.client_order_id, &why).await {
+                            tracing::error!(order = %order.client_order_id, error = %e, "could not record an order as unknown");
+                        }
                         ORDERS.with_label_values(&[venue_id.as_str(), "unknown"]).inc();
                         return Sent { report: None, error: Some((venue_id, why)) };
                     }
@@ -443,7 +445,7 @@ impl Executor {
             }
         };
         let (errors, _) = self.dispatch(book, orders).await;
-        let _ = self.store.close_intent(intent, IntentState::Done).await;
+        self.close_intent(intent).await;
         Some(errors)
     }
 
@@ -560,7 +562,7 @@ impl Executor {
         };
         let (errors, unknown) = self.dispatch(&mut book, &orders).await;
         outcome.venue_errors.extend(errors);
-        let _ = self.store.close_intent(intent, IntentState::Done).await;
+        self.close_intent(intent).await;
         if unknown {
             // Repairing on a guess could double a leg: leave it to reconciliation.
             self.persist(&book, BundleStatus::Repairing, "an order's outcome is unknown; awaiting reconciliation")
@@ -808,7 +810,7 @@ impl Executor {
             self.persist(&book, BundleStatus::Closing, "").await;
             let (e, _) = self.dispatch(&mut book, &orders).await;
             errors.extend(e);
-            let _ = self.store.close_intent(intent, IntentState::Done).await;
+            self.close_intent(intent).await;
             if !book.balanced() {
                 errors.extend(self.unwind(&mut book).await);
             }
@@ -940,6 +942,24 @@ impl Executor {
         };
         if let Err(e) = self.store.update_bundle(book.id as i64, &update).await {
             log_store(book.id, &e);
+        }
+    }
+}
+
+impl Executor {
+    /// Write an order's outcome; a failure is logged loudly (the order's
+    /// effect is also in the bundle's positions, written separately).
+    async fn record_result(&self, report: &OrderReport) {
+        if let Err(e) = self.store.record_order_result(&report.client_order_id, report).await {
+            tracing::error!(order = %report.client_order_id, error = %e, "could not record an order's outcome");
+        }
+    }
+
+    /// Mark an intent done. Left open, it is re-checked against the venues at
+    /// the next start, which is safe: only the bookkeeping is late.
+    async fn close_intent(&self, intent: i64) {
+        if let Err(e) = self.store.close_intent(intent, IntentState::Done).await {
+            tracing::error!(intent, error = %e, "could not close an intent; it will be reconciled at the next start");
         }
     }
 }

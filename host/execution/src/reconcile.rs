@@ -89,7 +89,9 @@ impl Executor {
                     };
                     match venue.find_order(&u.order.request()).await {
                         Ok(Some(report)) => {
-                            let _ = self.store().record_order_result(&u.order.client_order_id, &report).await;
+                            if let Err(e) = self.store().record_order_result(&u.order.client_order_id, &report).await {
+                                tracing::error!(order = %u.order.client_order_id, error = %e, "could not record a reconciled order; it stays unresolved until the next start");
+                            }
                             r.resolved += 1;
                             tracing::info!(order = %u.order.client_order_id, status = ?report.status, filled = %report.filled, "reconciled an order with its venue");
                         }
@@ -102,7 +104,9 @@ impl Executor {
                                 notional: arbytron_sdk::Money::ZERO,
                                 fee: arbytron_sdk::Money::ZERO,
                             };
-                            let _ = self.store().record_order_result(&u.order.client_order_id, &report).await;
+                            if let Err(e) = self.store().record_order_result(&u.order.client_order_id, &report).await {
+                                tracing::error!(order = %u.order.client_order_id, error = %e, "could not record a reconciled order; it stays unresolved until the next start");
+                            }
                             r.never_sent += 1;
                             tracing::info!(order = %u.order.client_order_id, "written but never sent: nothing to undo");
                         }
@@ -162,7 +166,11 @@ impl Executor {
                     match o.action {
                         Action::Buy => leg.buy(o.filled, o.notional, o.fee),
                         Action::Sell => {
-                            let _ = leg.sell(o.filled, o.notional, o.fee);
+                            if let Err(e) = leg.sell(o.filled, o.notional, o.fee) {
+                                // The store says we sold more than we bought: keep what
+                                // the buys show and let the drift check flag the market.
+                                tracing::error!(bundle = b.id, order = %o.client_order_id, error = %e, "recorded sell exceeds the recorded position");
+                            }
                         }
                     }
                 }

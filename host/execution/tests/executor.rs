@@ -1,5 +1,6 @@
 //! Execution against scripted venues and a real (SQLite) store: every way a
 //! bundle can go wrong ends hedged, with the loss accounted.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! new version answering calls. `cargo bench -p arbytron-runtime --bench reload`
 //! (`PARALLEL=1`: compile on every core; `MODULE=cross-venue-binary`: cold
 //! reloads of that module).
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! Strategy call cost: the same logic in WASM and native, plus instantiation
 //! and compilation. `cargo bench -p arbytron-runtime --bench strategy`
 //! (build the modules first: scripts/build-wasm.sh).
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::hint::black_box;
 

@@ -40,6 +40,7 @@ impl ArtifactCache {
     }
 
     /// A cached compilation, if a usable one exists; a corrupt entry is removed.
+    #[allow(unsafe_code)] // deserialising our own compiled artifact, see SAFETY below
     pub(crate) fn load(&self, module_hash: &str) -> Option<Component> {
         let path = self.path(module_hash);
         if !path.exists() {
@@ -57,7 +58,9 @@ impl ArtifactCache {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "dropping unusable cached module");
-                let _ = std::fs::remove_file(&path);
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove the unusable cached module");
+                }
                 None
             }
         }

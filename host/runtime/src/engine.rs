@@ -116,6 +116,7 @@ impl CallClock {
 }
 
 /// CPU time used by the calling thread.
+#[allow(unsafe_code)] // one libc call, see SAFETY below
 fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid clock id and a valid out-pointer.
@@ -465,7 +466,7 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
 }
 
 fn spawn_epoch_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<AtomicBool>) {
-    let _ = std::thread::Builder::new().name("arbytron-epoch".into()).spawn(move || {
+    let spawned = std::thread::Builder::new().name("arbytron-epoch".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(tick);
             match engine.upgrade() {
@@ -474,6 +475,10 @@ fn spawn_epoch_ticker(engine: wasmtime::EngineWeak, tick: Duration, stop: Arc<At
             }
         }
     });
+    if let Err(e) = spawned {
+        // Without the ticker no deadline fires: strategies would run unbounded.
+        tracing::error!(error = %e, "cannot start the epoch ticker; strategy deadlines will not be enforced");
+    }
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ impl Slot {
         }
         let name = live.info.name.clone();
         QUARANTINED.with_label_values(&[&name]).set(1);
-        let _ = INFO.remove_label_values(&[&name, &live.info.version, live.short_hash()]);
+        forget_info(&[&name, &live.info.version, live.short_hash()]);
         *self.status.lock() = SlotStatus::Quarantined { name: name.clone(), reason: err.to_string() };
         tracing::error!(
             strategy = %name,
@@ -404,7 +404,7 @@ impl StrategySet {
             retired: std::sync::atomic::AtomicBool::new(false),
         });
         if let Some(o) = &old {
-            let _ = INFO.remove_label_values(&[&o.info.name, &o.info.version, o.short_hash()]);
+            forget_info(&[&o.info.name, &o.info.version, o.short_hash()]);
         }
         INFO.with_label_values(&[&info.name, &info.version, live.short_hash()]).set(1);
         QUARANTINED.with_label_values(&[&info.name]).set(0);
@@ -434,7 +434,7 @@ impl StrategySet {
         let v: Vec<Arc<Slot>> = current.iter().filter(|s| s.key != key).cloned().collect();
         self.slots.store(Arc::new(v));
         if let Some(live) = slot.live.swap(None) {
-            let _ = INFO.remove_label_values(&[&live.info.name, &live.info.version, live.short_hash()]);
+            forget_info(&[&live.info.name, &live.info.version, live.short_hash()]);
             tracing::info!(strategy = %live.info.name, version = %live.info.version, file = %path.display(), "strategy unloaded");
         }
         true
@@ -455,4 +455,11 @@ fn self_test(instance: &mut Instance, info: &StrategyInfo, now: TimestampMs) -> 
             .map_err(|e| LoadError::SelfTest(format!("match-markets on no listings: {e}")))?;
     }
     Ok(())
+}
+
+/// Drop a version's info series. Missing is fine: it was never exported.
+fn forget_info(labels: &[&str]) {
+    if INFO.remove_label_values(labels).is_err() {
+        tracing::trace!(?labels, "no info series to remove");
+    }
 }

@@ -37,7 +37,9 @@ pub fn watch(set: Arc<StrategySet>, dir: &Path, debounce: Duration) -> Result<Wa
                         for path in paths {
                             if path.exists() {
                                 // Errors are logged and counted inside load_file.
-                                let _ = set.load_file(&path);
+                                if let Err(e) = set.load_file(&path) {
+                                    tracing::debug!(path = %path.display(), error = %e, "reload refused; the live version stays");
+                                }
                             } else {
                                 set.unload(&path);
                             }

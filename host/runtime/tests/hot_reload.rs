@@ -1,6 +1,7 @@
 //! Hot reload under load: the module file is replaced 20 times while a thread
 //! calls `score` continuously. No call fails, every call is answered by exactly
 //! one version, the version changes each time, and state carries over.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The runtime's metrics as `/metrics` renders them: calls, latency, reloads by
 //! result (with the failing step), and the live version.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

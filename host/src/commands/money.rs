@@ -389,7 +389,7 @@ fn quote_file(file: &QuoteFile, max_capital: Option<Money>, full_curve: bool) ->
     let days = file.days_to_resolution;
     match sizing::best_plan(&c, &limits) {
         Some(p) => {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "best bundle: {} contracts per outcome; cost ${}, fees ${}, payout ${}, profit ${} (return {}, {} annualised over {days} days)",
                 p.quantity,
@@ -399,14 +399,14 @@ fn quote_file(file: &QuoteFile, max_capital: Option<Money>, full_curve: bool) ->
                 p.profit,
                 percent(p.return_ppm),
                 percent(p.annualized_ppm)
-            );
-            let _ = writeln!(
+            )?;
+            writeln!(
                 out,
                 "{:<8} {:<4} {:<16} {:<7} {:<5} {:>12} {:>9} {:>12} {:>10} {:>8} {:>12}",
                 "outcome", "leg", "venue", "market", "side", "qty", "limit", "amount", "fee", "fixed", "cost"
-            );
+            )?;
             for l in &p.legs {
-                let _ = writeln!(
+                writeln!(
                     out,
                     "{:<8} {:<4} {:<16} {:<7} {:<5} {:>12} {:>9} {:>12} {:>10} {:>8} {:>12}",
                     l.outcome,
@@ -420,27 +420,26 @@ fn quote_file(file: &QuoteFile, max_capital: Option<Money>, full_curve: bool) ->
                     l.fee.to_string(),
                     l.fixed_cost.to_string(),
                     l.cost.to_string()
-                );
+                )?;
                 if l.received != l.qty {
-                    let _ = writeln!(out, "{:<8} (pool leg receives {} tokens)", "", l.received);
+                    writeln!(out, "{:<8} (pool leg receives {} tokens)", "", l.received)?;
                 }
             }
         }
         None => {
-            let _ = writeln!(out, "no profitable bundle under these limits");
+            writeln!(out, "no profitable bundle under these limits")?;
         }
     }
     let curve = sizing::profit_curve(&c, &limits);
     if !curve.is_empty() {
-        let _ = writeln!(out, "profit curve (cheapest leg per outcome at each breakpoint):");
-        let _ = writeln!(out, "{:>12} {:>12} {:>12}", "qty", "cost", "profit");
+        writeln!(out, "profit curve (cheapest leg per outcome at each breakpoint):")?;
+        writeln!(out, "{:>12} {:>12} {:>12}", "qty", "cost", "profit")?;
         let shown = if full_curve || curve.len() <= 24 { curve.len() } else { 24 };
         for pt in &curve[..shown] {
-            let _ =
-                writeln!(out, "{:>12} {:>12} {:>12}", pt.qty.to_string(), pt.cost.to_string(), pt.profit.to_string());
+            writeln!(out, "{:>12} {:>12} {:>12}", pt.qty.to_string(), pt.cost.to_string(), pt.profit.to_string())?;
         }
         if shown < curve.len() {
-            let _ = writeln!(out, "... {} more points (--curve shows all)", curve.len() - shown);
+            writeln!(out, "... {} more points (--curve shows all)", curve.len() - shown)?;
         }
     }
     Ok(out)

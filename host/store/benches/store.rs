@@ -7,6 +7,7 @@
 //! `ARBYTRON_BENCH_BUNDLES` bundles per case, default 2000). Reports latency
 //! percentiles of the whole per-bundle sequence, one writer, and throughput with
 //! one and eight concurrent writers.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::time::{Duration, Instant};
 

@@ -54,8 +54,9 @@ pub fn render_metrics() -> String {
     use prometheus::Encoder;
     let mut buf = Vec::new();
     let encoder = prometheus::TextEncoder::new();
-    // Encoding only fails on a writer error, and Vec<u8> never fails.
-    let _ = encoder.encode(&prometheus::default_registry().gather(), &mut buf);
+    if let Err(e) = encoder.encode(&prometheus::default_registry().gather(), &mut buf) {
+        return format!("# encoding the metrics failed: {e}\n");
+    }
     String::from_utf8(buf).unwrap_or_default()
 }
 
@@ -100,10 +101,13 @@ pub fn init_logging(format: LogFormat, filter: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
+    let installed = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Human => builder.try_init(),
     };
+    if let Err(e) = installed {
+        tracing::trace!(error = %e, "a log subscriber is already installed; keeping it");
+    }
 }
 
 /// A secret (API key, private key, HMAC secret) that never prints.

@@ -335,7 +335,7 @@ impl Exchange {
     }
 
     fn emit(&mut self, e: Event) {
-        let _ = self.tx.send(Arc::new(e));
+        crate::server::broadcast(&self.tx, Arc::new(e));
     }
 
     /// A deterministic UUID-shaped id.

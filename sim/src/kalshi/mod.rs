@@ -20,12 +20,13 @@ use std::time::Duration;
 
 use arbytron_sdk::{Money, Price, Qty};
 use parking_lot::Mutex;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::Endpoint;
 use crate::maker::MakerConfig;
 use crate::scenario::{Action, Fault, Scenario, SettleResult, SimVenue};
+use crate::server::Servers;
 
 pub use exchange::ApiError;
 
@@ -190,8 +191,7 @@ pub struct Handle {
     inner: Arc<Inner>,
     rest_addr: SocketAddr,
     ws_addr: SocketAddr,
-    stop: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    servers: Servers,
 }
 
 /// Serve REST and WebSocket on 127.0.0.1 (separate ports, as the real hosts are separate).
@@ -207,25 +207,10 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
         requests: Mutex::new(Vec::new()),
         buckets: Mutex::new(Default::default()),
     });
-    let rest_listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.rest_port)).await?;
-    let ws_listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.ws_port)).await?;
-    let rest_addr = rest_listener.local_addr()?;
-    let ws_addr = ws_listener.local_addr()?;
-    let mut stop = Vec::new();
-    let mut tasks = Vec::new();
-    for (listener, router) in [(rest_listener, rest::router(inner.clone())), (ws_listener, ws::router(inner.clone()))] {
-        let (tx, rx) = oneshot::channel::<()>();
-        stop.push(tx);
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "kalshi simulator server stopped");
-            }
-        }));
-    }
-    Ok(Handle { inner, rest_addr, ws_addr, stop, tasks })
+    let mut servers = Servers::default();
+    let rest_addr = servers.serve("kalshi-rest", opts.rest_port, rest::router(inner.clone())).await?;
+    let ws_addr = servers.serve("kalshi-ws", opts.ws_port, ws::router(inner.clone())).await?;
+    Ok(Handle { inner, rest_addr, ws_addr, servers })
 }
 
 impl Handle {
@@ -330,13 +315,8 @@ impl Handle {
     }
 
     pub async fn shutdown(self) {
-        for s in self.stop {
-            let _ = s.send(());
-        }
         // Open WebSockets end when told to disconnect; servers then finish.
         self.inner.ex.lock().fault(Fault::Disconnect);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-        }
+        self.servers.stop(Duration::from_secs(5)).await;
     }
 }

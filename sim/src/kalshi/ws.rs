@@ -359,5 +359,5 @@ async fn connection(socket: WebSocket, s: Shared, key: String) {
             _ = tokio::time::sleep_until(thaw), if frozen => { frozen_until = None; }
         }
     }
-    let _ = c.socket.send(Message::Close(None)).await;
+    crate::server::close(&mut c.socket).await;
 }

@@ -26,12 +26,11 @@ use arbytron_sdk::{Money, Price, Qty};
 use arbytron_telemetry::Secret;
 use parking_lot::Mutex;
 use rand::SeedableRng;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::Endpoint;
 use crate::maker::MakerConfig;
 use crate::scenario::{Action, Fault, Scenario, SettleResult, SimVenue};
+use crate::server::{Servers, broadcast};
 
 pub use state::{Account, ApiError, MarketSpec, TradeStatus};
 use state::{Control, TradeStatus as TS, Venue};
@@ -159,7 +158,7 @@ impl Shared {
         let mut v = self.venue.lock();
         match *fault {
             Fault::Disconnect => {
-                let _ = v.control_tx.send(Control::Disconnect);
+                broadcast(&v.control_tx, Control::Disconnect);
             }
             Fault::Freeze { ms } => {
                 let mut f = self.freeze.lock();
@@ -196,8 +195,7 @@ impl Shared {
 pub struct Handle {
     shared: Arc<Shared>,
     addrs: [SocketAddr; 3],
-    stops: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    servers: Servers,
 }
 
 /// An order as the simulator holds it.
@@ -345,29 +343,9 @@ impl Handle {
 
     /// Stop all three servers and close every WebSocket.
     pub async fn shutdown(self) {
-        let _ = self.shared.venue.lock().control_tx.send(Control::Disconnect);
-        for s in self.stops {
-            let _ = s.send(());
-        }
-        for t in self.tasks {
-            t.abort();
-            let _ = t.await;
-        }
+        broadcast(&self.shared.venue.lock().control_tx, Control::Disconnect);
+        self.servers.stop(std::time::Duration::from_secs(5)).await;
     }
-}
-
-async fn serve(port: u16, app: axum::Router) -> anyhow::Result<(SocketAddr, oneshot::Sender<()>, JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    Ok((addr, tx, task))
 }
 
 /// Start the three servers.
@@ -397,24 +375,24 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
         confirm_delay: Duration::from_millis(opts.confirm_delay_ms),
         user_connections: std::sync::atomic::AtomicUsize::new(0),
     });
-    let (g, gs, gt) = serve(opts.gamma_port, http::gamma_router(shared.clone())).await?;
-    let (c, cs, ct) = serve(opts.clob_port, http::clob_router(shared.clone())).await?;
-    let (w, ws_stop, wt) = serve(opts.ws_port, ws::router(shared.clone())).await?;
-    let mut tasks = vec![gt, ct, wt];
+    let mut servers = Servers::default();
+    let g = servers.serve("polymarket-gamma", opts.gamma_port, http::gamma_router(shared.clone())).await?;
+    let c = servers.serve("polymarket-clob", opts.clob_port, http::clob_router(shared.clone())).await?;
+    let w = servers.serve("polymarket-ws", opts.ws_port, ws::router(shared.clone())).await?;
     // Housekeeping: GTD expiry.
     let s = shared.clone();
-    tasks.push(tokio::spawn(async move {
+    servers.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tick.tick().await;
             let now_s = (state::now_ms() / 1000) as u64;
             s.venue.lock().expire(now_s);
         }
-    }));
+    });
     if !opts.scenario.steps.is_empty() {
         let s = shared.clone();
         let scenario = opts.scenario.clone();
-        tasks.push(tokio::spawn(async move {
+        servers.spawn(async move {
             let t0 = tokio::time::Instant::now();
             for step in scenario.steps {
                 tokio::time::sleep_until(t0 + Duration::from_millis(step.at_ms)).await;
@@ -427,8 +405,8 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
                     _ => {}
                 }
             }
-        }));
+        });
     }
     tracing::info!(gamma = %g, clob = %c, ws = %w, "polymarket simulator listening");
-    Ok(Handle { shared, addrs: [g, c, w], stops: vec![gs, cs, ws_stop], tasks })
+    Ok(Handle { shared, addrs: [g, c, w], servers })
 }

@@ -494,7 +494,7 @@ impl Venue {
             best,
             ts: now_ms(),
         };
-        let _ = self.market_tx.send(MarketMsg::Delta(Arc::new(delta)));
+        crate::server::broadcast(&self.market_tx, MarketMsg::Delta(Arc::new(delta)));
     }
 
     /// Replace the makers' quotes around the market's fair value.
@@ -976,9 +976,10 @@ impl Venue {
                     "fee_rate_bps": m.spec.fee_rate_ppm / 100,
                     "timestamp": now_ms().to_string(),
                 });
-                let _ = self
-                    .market_tx
-                    .send(MarketMsg::Event { assets: vec![m.spec.yes_token.clone()], json: Arc::new(ev.to_string()) });
+                crate::server::broadcast(
+                    &self.market_tx,
+                    MarketMsg::Event { assets: vec![m.spec.yes_token.clone()], json: Arc::new(ev.to_string()) },
+                );
             }
         }
         out
@@ -1111,7 +1112,7 @@ impl Venue {
         for owner in [&t.taker_owner, &t.maker_owner] {
             if self.is_user(owner) && sent.insert(owner.clone()) {
                 let json = self.trade_json(t, Some(owner), true).to_string();
-                let _ = self.user_tx.send(UserMsg { api_key: owner.clone(), json: Arc::new(json) });
+                crate::server::broadcast(&self.user_tx, UserMsg { api_key: owner.clone(), json: Arc::new(json) });
             }
         }
     }
@@ -1147,7 +1148,7 @@ impl Venue {
         v["type"] = json!(kind);
         v["order_owner"] = json!(m.owner);
         v["timestamp"] = json!(now_ms().to_string());
-        let _ = self.user_tx.send(UserMsg { api_key: m.owner.clone(), json: Arc::new(v.to_string()) });
+        crate::server::broadcast(&self.user_tx, UserMsg { api_key: m.owner.clone(), json: Arc::new(v.to_string()) });
     }
 
     /// Cancel GTD orders whose time has come: the venue expires them one
@@ -1197,7 +1198,7 @@ impl Venue {
             assets.push((token, ev.to_string()));
         }
         for (token, json) in assets {
-            let _ = self.market_tx.send(MarketMsg::Event { assets: vec![token], json: Arc::new(json) });
+            crate::server::broadcast(&self.market_tx, MarketMsg::Event { assets: vec![token], json: Arc::new(json) });
         }
     }
 
@@ -1247,7 +1248,10 @@ impl Venue {
             "winning_outcome": match result { SettleResult::Yes => "Yes", SettleResult::No => "No", SettleResult::Void => "" },
             "timestamp": now_ms().to_string(),
         });
-        let _ = self.market_tx.send(MarketMsg::Event { assets: vec![yes, no], json: Arc::new(ev.to_string()) });
+        crate::server::broadcast(
+            &self.market_tx,
+            MarketMsg::Event { assets: vec![yes, no], json: Arc::new(ev.to_string()) },
+        );
     }
 }
 

@@ -208,7 +208,7 @@ async fn market_conn(socket: WebSocket, s: S) {
             }
             c = control.recv() => {
                 if matches!(c, Ok(Control::Disconnect) | Err(RecvError::Closed)) {
-                    let _ = tx.send(Message::Close(None)).await;
+                    crate::server::close(&mut tx).await;
                     return;
                 }
             }
@@ -264,8 +264,11 @@ async fn user_conn(socket: WebSocket, s: S) {
                     ok
                 };
                 if !ok {
-                    let _ = tx.send(Message::Text(json!({"error": "Unauthorized: invalid credentials"}).to_string().into())).await;
-                    let _ = tx.send(Message::Close(None)).await;
+                    let refusal = json!({"error": "Unauthorized: invalid credentials"}).to_string();
+                    if tx.send(Message::Text(refusal.into())).await.is_err() {
+                        return;
+                    }
+                    crate::server::close(&mut tx).await;
                     return;
                 }
                 if _counted.is_none() {
@@ -295,7 +298,7 @@ async fn user_conn(socket: WebSocket, s: S) {
             }
             c = control.recv() => {
                 if matches!(c, Ok(Control::Disconnect) | Err(RecvError::Closed)) {
-                    let _ = tx.send(Message::Close(None)).await;
+                    crate::server::close(&mut tx).await;
                     return;
                 }
             }

@@ -71,7 +71,9 @@ async fn main() -> anyhow::Result<()> {
         while assignment.changed().await.is_ok() {
             let parts: Vec<String> = assignment.borrow_and_update().iter().map(i32::to_string).collect();
             println!("assigned {}", parts.join(","));
-            let _ = std::io::stdout().flush();
+            if std::io::stdout().flush().is_err() {
+                return;
+            }
         }
     });
 

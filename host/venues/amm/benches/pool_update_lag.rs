@@ -11,6 +11,7 @@
 //!
 //! Needs anvil: `npm ci` at the repository root. Run:
 //! `cargo bench -p arbytron-amm --bench pool_update_lag`
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -313,6 +313,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(unsafe_code)] // set_var, see SAFETY below
     fn keys_load_from_env_and_file_without_leaking() {
         let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
         // SAFETY: the variable name is unique to this test; no other thread reads it.

@@ -211,7 +211,11 @@ impl Anvil {
 
 impl Drop for Anvil {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Best effort at teardown: the node may have exited already.
+        if self.child.kill().is_ok()
+            && let Err(e) = self.child.wait()
+        {
+            tracing::debug!(error = %e, "anvil did not report its exit");
+        }
     }
 }

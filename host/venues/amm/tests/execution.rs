@@ -1,4 +1,5 @@
 //! The execution leg on a real EVM (anvil): orders, slippage, reverts, liquidity, settlement.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

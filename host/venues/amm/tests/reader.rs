@@ -1,6 +1,7 @@
 //! The pool reader against a real EVM (anvil): it follows other accounts' trades into the
 //! model, every state it publishes is the chain's state at the block it names, and it marks
 //! markets stale while the node is unreachable.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! WebSocket order-book throughput: decode a delta frame and apply it to the
 //! local book (and, separately, also build the published top-of-book).
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::hint::black_box;
 

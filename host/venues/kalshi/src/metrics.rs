@@ -12,7 +12,9 @@ use arbytron_telemetry::prometheus::{self, HistogramOpts, HistogramVec, IntCount
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     // AlreadyReg means another crate owns the exported family; ours then counts
     // privately (tests still read it) rather than taking the process down.
-    let _ = prometheus::default_registry().register(Box::new(c.clone()));
+    if let Err(e) = prometheus::default_registry().register(Box::new(c.clone())) {
+        tracing::debug!(error = %e, "metric family registered elsewhere; counting privately");
+    }
     c
 }
 

@@ -286,7 +286,9 @@ impl BookFeed {
                 _ = self.sink.closed() => break End::SinkClosed,
             }
         };
-        let _ = ws.close(None).await;
+        if let Err(e) = ws.close(None).await {
+            tracing::debug!(error = %e, "kalshi WebSocket did not close cleanly");
+        }
         (end, s.got_snapshot)
     }
 

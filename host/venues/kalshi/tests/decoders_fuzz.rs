@@ -1,4 +1,5 @@
 //! Random and truncated JSON fed to every decoder never panics.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use arbytron_kalshi::{book, convert, decode, wire};
 use proptest::prelude::*;

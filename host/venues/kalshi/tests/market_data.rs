@@ -1,5 +1,6 @@
 //! Connector <-> simulator over real HTTP and WebSocket on loopback: discovery,
 //! books, gaps, disconnects, staleness.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

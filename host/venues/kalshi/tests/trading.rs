@@ -1,6 +1,7 @@
 //! Order entry against the simulator: FOK/IOC in every direction with Kalshi's
 //! fees, partial fills, rejects, bad signatures, rate limits, fills stream and
 //! account state.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Order signing (orders/s) and market-channel decode + apply (messages/s).
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use std::hint::black_box;
 

@@ -79,7 +79,9 @@ impl MarketFeed for PolymarketFeed {
         }
         drop(sink);
         for t in tasks {
-            let _ = t.await;
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "a market channel shard task failed");
+            }
         }
         Ok(())
     }

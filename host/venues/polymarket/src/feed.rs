@@ -294,8 +294,10 @@ async fn session(
                         }
                         if let Err(reason) = state.on_text(text.as_str(), out) {
                             arbytron_telemetry::malformed(SOURCE, "book", &reason);
-                            let _ = publish(sink, out).await;
-                            return End::Resync;
+                            return match publish(sink, out).await {
+                                Ok(()) => End::Resync,
+                                Err(end) => end,
+                            };
                         }
                         if let Err(end) = publish(sink, out).await {
                             return end;

@@ -1,4 +1,5 @@
 //! Random and truncated JSON fed to every decoder: errors are fine, panics are not.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use arbytron_model::{FeeSchedule, MarketInfo, MarketKey, MarketStatus, Price, Qty, VenueRefs};
 use arbytron_polymarket::book::TokenBook;

@@ -1,6 +1,7 @@
 //! The market channel against the simulator: books from the WebSocket equal
 //! the REST books after many changes; silence is detected, marked stale and
 //! healed; assets are sharded across connections.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

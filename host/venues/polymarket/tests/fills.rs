@@ -1,5 +1,6 @@
 //! Fills over the user channel: MATCHED -> MINED -> CONFIRMED counts, and
 //! MATCHED -> FAILED leaves no phantom position anywhere.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

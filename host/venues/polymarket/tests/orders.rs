@@ -1,6 +1,7 @@
 //! Orders against the simulator over real HTTP: the venue accepts what the
 //! connector signs and refuses tampered orders; version changes, engine
 //! restarts, Safe accounts, batches, cancels and paging.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Published vectors: V2 order signing, L1 ClobAuth, L2 HMAC, and the
 //! maker/taker amounts of every tick size.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
 
 use alloy::primitives::{Address, B256, U256, address};
 use alloy::sol_types::SolStruct;
