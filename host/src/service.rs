@@ -166,14 +166,9 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     if let Some(dir) = sqlite_file(url).and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("store.url: cannot create {}", dir.display()))?;
     }
-    Store::connect(url).await.with_context(|| format!("store.url: cannot open {}", redact(url)))
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(a)) if a > s => format!("{}://***{}", &url[..s], &url[a..]),
-        _ => url.to_string(),
-    }
+    Store::connect(url)
+        .await
+        .with_context(|| format!("store.url: cannot open {}", arbytron_integration::redact::url(url)))
 }
 
 /// Every market each feed lists, per feed.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use arbytron_execution::Venues;
+use arbytron_integration::Secret;
 use arbytron_model::venue::MarketFeed;
 use arbytron_sdk::Venue;
-use arbytron_telemetry::Secret;
 
 use crate::settings::Settings;
 use crate::world::{KALSHI_DEMO_KEY_ID, KALSHI_DEMO_PRIVATE_KEY, World};
@@ -32,7 +32,7 @@ pub async fn connect(settings: &Settings, world: Option<&World>, trade: bool) ->
     };
 
     if v.kalshi.enabled {
-        use arbytron_kalshi::{Environment, Kalshi, KalshiConfig, KeySource, RateLimits};
+        use arbytron_kalshi::{Environment, Kalshi, KalshiConfig, RateLimits, SecretSource};
         let k = &v.kalshi;
         let (env, key_id, key) = match k.environment.as_str() {
             "sim" => {
@@ -40,7 +40,7 @@ pub async fn connect(settings: &Settings, world: Option<&World>, trade: bool) ->
                 (
                     Environment::Custom { rest: h.rest_url(), ws: h.ws_url() },
                     KALSHI_DEMO_KEY_ID.to_string(),
-                    KeySource::Pem(Secret::new(KALSHI_DEMO_PRIVATE_KEY)),
+                    SecretSource::Value(Secret::new(KALSHI_DEMO_PRIVATE_KEY)),
                 )
             }
             env => {
@@ -50,7 +50,7 @@ pub async fn connect(settings: &Settings, world: Option<&World>, trade: bool) ->
                     "production" => Environment::Production,
                     _ => Environment::Custom { rest: k.rest_url.clone(), ws: k.ws_url.clone() },
                 };
-                (environment, k.key_id.clone(), KeySource::Path(path))
+                (environment, k.key_id.clone(), SecretSource::File(path))
             }
         };
         let mut cfg = KalshiConfig::new(env, key_id, key);
@@ -158,7 +158,7 @@ pub async fn connect(settings: &Settings, world: Option<&World>, trade: bool) ->
             _ => {
                 let rpc = url::Url::parse(&a.rpc_url).map_err(|e| anyhow::anyhow!("venues.amm.rpc_url: {e}"))?;
                 let path: PathBuf = a.private_key_path.clone().context("venues.amm.private_key_path is not set")?;
-                let key = arbytron_amm::KeySource::File(path).load().context("venues.amm.private_key_path")?;
+                let key = arbytron_amm::SecretSource::File(path).load().context("venues.amm.private_key_path")?;
                 let pools = a
                     .pools
                     .iter()
@@ -179,7 +179,8 @@ pub async fn connect(settings: &Settings, world: Option<&World>, trade: bool) ->
             pools: pools.clone(),
             poll_interval: Duration::from_millis(a.poll_ms),
             ..FeedConfig::default()
-        });
+        })
+        .context("venues.amm: RPC client")?;
         feeds.push(Arc::new(feed));
         if trade {
             let tx = TxConfig { confirmations: a.confirmations, native_price: a.native_price, ..TxConfig::default() };

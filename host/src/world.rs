@@ -106,7 +106,7 @@ pub struct AmmWorld {
     /// Another account's trader, used by the script to move the pool's price.
     pub other: Arc<arbytron_amm::AmmTrader>,
     /// The key the host trades with (funded with collateral).
-    pub trader_key: arbytron_telemetry::Secret,
+    pub trader_key: arbytron_integration::Secret,
 }
 
 impl AmmWorld {

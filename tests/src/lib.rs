@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use arbytron::settings::Settings;
 use arbytron::world::{KALSHI_DEMO_KEY_ID, World};
+use arbytron_integration::Secret;
 use arbytron_sim::polymarket::{DEMO_PRIVATE_KEY, demo_account};
-use arbytron_telemetry::Secret;
 
 /// PostgreSQL for tests: `ARBYTRON_TEST_PG_URL` (set by scripts/test.sh), else the local server.
 pub fn pg_admin_url() -> String {
@@ -173,7 +173,7 @@ impl Host {
     /// POST to the admin API, waiting for it to listen: a restarted host
     /// recovers its state from the store and the venues before it serves.
     pub async fn post(&self, path: &str) -> reqwest::Response {
-        let client = reqwest::Client::new();
+        let client = arbytron_integration::http::client(&Default::default()).unwrap();
         let start = Instant::now();
         loop {
             match client.post(format!("{}{path}", self.admin)).send().await {
@@ -187,7 +187,12 @@ impl Host {
     }
 
     pub async fn updates(&self) -> u64 {
-        match reqwest::get(format!("{}/status", self.admin)).await {
+        match arbytron_integration::http::client(&Default::default())
+            .unwrap()
+            .get(format!("{}/status", self.admin))
+            .send()
+            .await
+        {
             Ok(r) => {
                 r.json::<serde_json::Value>().await.ok().and_then(|v| v["trading"]["updates"].as_u64()).unwrap_or(0)
             }

@@ -114,7 +114,11 @@ impl Harness {
 }
 
 async fn status(addr: std::net::SocketAddr) -> serde_json::Value {
-    let r = reqwest::get(format!("http://{addr}/status")).await;
+    let r = arbytron_integration::http::client(&Default::default())
+        .unwrap()
+        .get(format!("http://{addr}/status"))
+        .send()
+        .await;
     match r {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(_) => serde_json::Value::Null,
@@ -244,7 +248,15 @@ async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
     // This host's own view (the Prometheus gauge is shared by every host in this test process).
     let frozen = status(h.svc.admin_addr).await["trading"]["stale_books"]["polymarket-clob"].as_u64();
     assert!(frozen.is_some_and(|n| n >= 1), "stale books are visible: {frozen:?}");
-    let metrics = reqwest::get(format!("http://{}/metrics", h.svc.admin_addr)).await.unwrap().text().await.unwrap();
+    let metrics = arbytron_integration::http::client(&Default::default())
+        .unwrap()
+        .get(format!("http://{}/metrics", h.svc.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("arbytron_book_stale{venue=\"polymarket-clob\"}"), "and exported");
     // Once it thaws the opportunity is taken.
     h.wait_bundle("trade after the thaw", |b| b.status == BundleStatus::Open).await;
@@ -253,7 +265,7 @@ async fn a_frozen_feed_means_no_trade_and_the_kill_switch_stops_new_trades() {
 
     // The kill switch: engaged, a dislocation is not traded; released, it is.
     let h = Harness::start("").await;
-    let client = reqwest::Client::new();
+    let client = arbytron_integration::http::client(&Default::default()).unwrap();
     let r = client.post(format!("http://{}/kill", h.svc.admin_addr)).send().await.unwrap();
     assert!(r.status().is_success());
     h.poly().set_fair(&cpi_poly.symbol, p("0.33"));

@@ -26,8 +26,8 @@ use arbytron_bus::{
     Bus, ConsumeOptions, Deduplicator, Envelope, IngestOptions, KafkaBus, KafkaConfig, MemoryBus, MemoryConfig,
     RedisBus, RedisConfig, run_consumer, run_ingest,
 };
+use arbytron_integration::Secret;
 use arbytron_model::{Book, Level, MarketKey, MarketUpdate, Price, Qty, Venue};
-use arbytron_telemetry::Secret;
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

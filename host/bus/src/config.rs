@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use arbytron_telemetry::Secret;
+use arbytron_integration::Secret;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::BusError;

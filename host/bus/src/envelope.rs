@@ -25,7 +25,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arbytron_model::{MarketUpdate, TimestampMs};
 
@@ -296,7 +295,7 @@ pub fn venue_time(update: &MarketUpdate) -> Option<TimestampMs> {
 
 /// Wall clock in Unix microseconds (publish stamps and latency).
 pub fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    arbytron_integration::now_us()
 }
 
 /// A short, printable sample of a rejected message for the log line.

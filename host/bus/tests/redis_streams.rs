@@ -13,8 +13,8 @@ use arbytron_bus::{
     ConsumeOptions, ConsumeReport, Consumer, Deduplicator, Envelope, IngestOptions, Publisher, RedisBus, RedisConfig,
     Sequencer, run_consumer, run_ingest,
 };
+use arbytron_integration::Secret;
 use arbytron_model::MarketUpdate;
-use arbytron_telemetry::Secret;
 use common::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,7 @@ struct Cleanup(RedisConfig);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.0.url.expose()) else { return };
+        let Ok(client) = redis::Client::open(self.0.url.expose().as_str()) else { return };
         let Ok(mut conn) = client.get_connection() else { return };
         for p in 0..self.0.partitions {
             let _: Result<(), _> = redis::cmd("DEL").arg(self.0.stream_name(p)).query(&mut conn);

@@ -224,7 +224,7 @@ impl Drop for Busy {
 }
 
 pub fn system_now() -> TimestampMs {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    arbytron_integration::now_ms()
 }
 
 fn status_label(r: &OrderReport) -> &'static str {

@@ -171,35 +171,47 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Where a request draws its rate budget from.
-#[derive(Copy, Clone, Debug)]
-pub struct Budgeted<'a> {
+/// Where a request draws its rate budget from, and how a request the budget
+/// can never allow (a cost above the burst) is reported in the caller's terms.
+#[derive(Debug)]
+pub struct Budgeted<'a, E> {
     pub limiter: &'a RateLimiter,
     pub class: &'static str,
     pub cost: u32,
+    pub refused: fn(RateLimitError) -> E,
 }
+
+impl<E> Clone for Budgeted<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Budgeted<'_, E> {}
 
 /// Run `attempt` until it is done, retrying throttled and transient outcomes
 /// under `policy`. Each attempt first takes its tokens from `budget`; a
 /// throttled one pauses the whole class (every caller waits, not just this one).
 pub async fn with_retries<T, E, F, Fut>(
     policy: &RetryPolicy,
-    budget: Option<Budgeted<'_>>,
+    budget: Option<Budgeted<'_, E>>,
     mut attempt: F,
 ) -> Result<T, E>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Attempt<T, E>>,
-    E: From<RateLimitError> + std::fmt::Display,
+    E: std::fmt::Display,
 {
     let mut delays = policy.backoff.delays();
     let mut n = 0u32;
     loop {
         if let Some(b) = budget {
-            b.limiter.acquire(b.class, b.cost).await?;
+            b.limiter.acquire(b.class, b.cost).await.map_err(b.refused)?;
         }
         n += 1;
-        let (error, wait) = match attempt(n).await {
+        // A throttled request under a budget pauses the class, and the next
+        // acquire waits that out; everything else sleeps here.
+        let (error, wait, sleep) = match attempt(n).await {
             Attempt::Done(r) => return r,
             Attempt::Throttled { error, retry_after } => {
                 let wait = retry_after.unwrap_or_else(|| delays.next_delay());
@@ -210,16 +222,15 @@ where
                 if let Some(b) = budget {
                     b.limiter.penalize(b.class, wait);
                 }
-                (error, wait)
+                (error, wait, budget.is_none())
             }
-            Attempt::Transient(error) => (error, delays.next_delay()),
+            Attempt::Transient(error) => (error, delays.next_delay(), true),
         };
         if n >= policy.max_attempts {
             return Err(error);
         }
         tracing::debug!(attempt = n, error = %error, wait_ms = wait.as_millis() as u64, "retrying");
-        // With a budget the pause above already makes the next acquire wait.
-        if budget.is_none() {
+        if sleep {
             tokio::time::sleep(wait).await;
         }
     }
@@ -239,10 +250,8 @@ mod tests {
             f.write_str(&self.0)
         }
     }
-    impl From<RateLimitError> for E {
-        fn from(e: RateLimitError) -> E {
-            E(e.to_string())
-        }
+    fn refused(e: RateLimitError) -> E {
+        E(e.to_string())
     }
 
     #[test]
@@ -270,7 +279,7 @@ mod tests {
         let c = calls.clone();
         let r: Result<u32, E> = with_retries(
             &RetryPolicy::default(),
-            Some(Budgeted { limiter: &limiter, class: "orders", cost: 1 }),
+            Some(Budgeted { limiter: &limiter, class: "orders", cost: 1, refused }),
             |n| {
                 let c = c.clone();
                 async move {

@@ -25,7 +25,7 @@ pub mod watchdog;
 pub mod ws;
 
 pub use backoff::Backoff;
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock, TimestampMs, now_ms};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, TimestampMs, now_ms, now_us};
 pub use secret::{Secret, SecretError, SecretSource};
 
 /// Serde for durations as whole milliseconds (config files say `..._ms`).

@@ -12,13 +12,9 @@ pub mod venue;
 
 pub use arbytron_sdk::{FeeSchedule, Level, MarketId, Money, Price, Qty, Side, TimestampMs, Venue};
 
-/// Local wall-clock time, Unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> TimestampMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// Time, from the integration layer: `now_ms` reads the system clock; code
+/// that runs under replay takes a [`clock::Clock`].
+pub use arbytron_integration::clock::{self, now_ms};
 
 /// A market's identity across processes: the venue and the venue's own id
 /// (Kalshi ticker, Polymarket condition id, AMM pool address with outcome index).

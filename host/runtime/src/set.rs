@@ -226,7 +226,7 @@ pub struct LoadRecord {
 pub type LoadListener = Box<dyn Fn(&LoadRecord) + Send + Sync>;
 
 fn wall_clock_ms() -> TimestampMs {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    arbytron_integration::now_ms()
 }
 
 fn is_module(path: &Path) -> bool {

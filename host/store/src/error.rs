@@ -167,21 +167,7 @@ fn is_transient_code(code: &str) -> bool {
 }
 
 /// A URL fit for an error message or a log line: the password replaced.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => match authority[..at].find(':') {
-            Some(colon) => {
-                format!("{}{}:***{}", &url[..scheme_end + 3], &authority[..colon], &rest[at..])
-            }
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+pub(crate) use arbytron_integration::redact::url as redact_url;
 
 #[cfg(test)]
 mod tests {

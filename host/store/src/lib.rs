@@ -152,8 +152,5 @@ impl Store {
 
 /// Wall-clock Unix milliseconds.
 pub fn system_now() -> TimestampMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    arbytron_integration::now_ms()
 }

@@ -1,10 +1,10 @@
-//! Logs, metrics and secrets: the observability plumbing every Arbytron crate shares.
+//! Logs and metrics: the observability plumbing every Arbytron crate shares.
+//! (Secrets and redaction live in the integration layer, `arbytron-integration`.)
 //!
 //! Metrics live in Prometheus' default registry, registered lazily by the crate
 //! that owns them (`static X: LazyLock<IntCounterVec> = ...`), so `/metrics`
 //! shows everything the process has touched without a central list to keep in sync.
 
-use std::fmt;
 use std::sync::LazyLock;
 
 pub use prometheus;
@@ -110,49 +110,9 @@ pub fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
-/// A secret (API key, private key, HMAC secret) that never prints.
-///
-/// `Debug` and `Display` show `[redacted]`, so a secret inside a config struct
-/// cannot leak through `tracing` or an error message; read it with [`Secret::expose`].
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_never_print() {
-        let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
-        assert_eq!(s.expose(), "hunter2");
-    }
 
     #[test]
     fn malformed_is_counted_and_rendered() {

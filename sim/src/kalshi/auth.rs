@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use rsa::RsaPublicKey;
-use rsa::pkcs1::DecodeRsaPublicKey;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::pss::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
-use sha2::Sha256;
+use ring::signature::{RSA_PSS_2048_8192_SHA256, UnparsedPublicKey};
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use rustls_pki_types::pem::PemObject;
+use spki::SubjectPublicKeyInfoRef;
+use spki::der::Decode;
 
 /// Why a request was refused; the `details` string Kalshi puts in its 401 body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,19 +36,21 @@ impl AuthFailure {
 /// The keys the simulated exchange knows.
 #[derive(Clone, Default)]
 pub struct KeyStore {
-    keys: HashMap<String, VerifyingKey<Sha256>>,
+    /// Key id -> the RSA public key (PKCS#1 DER, as ring verifies it).
+    keys: HashMap<String, Vec<u8>>,
     max_skew_ms: i64,
 }
 
 impl KeyStore {
-    /// `keys`: (key id, public key PEM in SPKI or PKCS#1 form).
+    /// `keys`: (key id, public key PEM, `BEGIN PUBLIC KEY` as Kalshi hands them out).
     pub fn new(keys: &[(String, String)], max_skew_ms: i64) -> anyhow::Result<KeyStore> {
         let mut map = HashMap::new();
         for (id, pem) in keys {
-            let key = RsaPublicKey::from_public_key_pem(pem.trim())
-                .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem.trim()))
+            let spki = SubjectPublicKeyInfoDer::from_pem_slice(pem.trim().as_bytes())
+                .map_err(|e| anyhow::anyhow!("public key for {id}: not a PEM public key: {e:?}"))?;
+            let info = SubjectPublicKeyInfoRef::from_der(spki.as_ref())
                 .map_err(|e| anyhow::anyhow!("public key for {id}: {e}"))?;
-            map.insert(id.clone(), VerifyingKey::<Sha256>::new(key));
+            map.insert(id.clone(), info.subject_public_key.raw_bytes().to_vec());
         }
         Ok(KeyStore { keys: map, max_skew_ms })
     }
@@ -71,13 +72,12 @@ impl KeyStore {
             return Err(AuthFailure::Skew);
         }
         let bytes = base64::engine::general_purpose::STANDARD.decode(sig).map_err(|_| AuthFailure::BadSignature)?;
-        let sig = Signature::try_from(bytes.as_slice()).map_err(|_| AuthFailure::BadSignature)?;
         let msg = format!("{ts}{}{path}", method.to_ascii_uppercase());
-        vk.verify(msg.as_bytes(), &sig).map_err(|_| AuthFailure::BadSignature)?;
+        UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, vk)
+            .verify(msg.as_bytes(), &bytes)
+            .map_err(|_| AuthFailure::BadSignature)?;
         Ok(key.to_string())
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use arbytron_integration::now_ms;

@@ -8,7 +8,7 @@
 //! ids, makers and random activity come from one seeded ChaCha RNG and
 //! matching never looks at the clock.
 
-mod auth;
+pub mod auth;
 mod exchange;
 mod fmt;
 mod rest;

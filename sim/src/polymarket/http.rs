@@ -303,8 +303,8 @@ fn creds_for(s: &S, addr: alloy::primitives::Address, nonce: u64) -> Value {
             address: addr,
             funder: None,
             api_key: api_key.clone(),
-            secret: arbytron_telemetry::Secret::new(secret.clone()),
-            passphrase: arbytron_telemetry::Secret::new(passphrase.clone()),
+            secret: arbytron_integration::Secret::new(secret.clone()),
+            passphrase: arbytron_integration::Secret::new(passphrase.clone()),
             cash: arbytron_sdk::Money::ZERO,
         });
     }

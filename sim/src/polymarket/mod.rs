@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, address};
+use arbytron_integration::Secret;
 use arbytron_sdk::{Money, Price, Qty};
-use arbytron_telemetry::Secret;
 use parking_lot::Mutex;
 use rand::SeedableRng;
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, keccak256};
+use arbytron_integration::Secret;
 use arbytron_sdk::{FeeSchedule, Money, Price, Qty, Rounding, Side};
-use arbytron_telemetry::Secret;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -330,9 +330,7 @@ pub struct Venue {
     pub seq: u64,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use arbytron_integration::now_ms;
 
 fn fmt_price(p: Price, decimals: u32) -> String {
     p.to_decimal_string(decimals).unwrap_or_else(|_| p.to_string())

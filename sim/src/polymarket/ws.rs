@@ -256,7 +256,7 @@ async fn user_conn(socket: WebSocket, s: S) {
                 let ok = {
                     let v = s.venue.lock();
                     let ok = v.accounts.get(&key).and_then(|a| a.account.as_ref()).is_some_and(|a| {
-                        a.secret.expose() == secret && a.passphrase.expose() == pass
+                        a.secret.matches(&secret) && a.passphrase.matches(&pass)
                     });
                     if ok && feed.is_none() {
                         feed = Some(v.user_tx.subscribe());

@@ -54,7 +54,7 @@ impl RedisBus {
     /// Check the configuration and that the server answers.
     pub async fn connect(cfg: RedisConfig) -> Result<RedisBus, BusError> {
         cfg.validate()?;
-        let client = redis::Client::open(cfg.url.expose())
+        let client = redis::Client::open(cfg.url.expose().as_str())
             .map_err(|e| BusError::Config(format!("redis.url is not a valid Redis URL: {}", e.category())))?;
         let bus = RedisBus { cfg: Arc::new(cfg), client };
         let mut conn = bus.connection(None).await?;

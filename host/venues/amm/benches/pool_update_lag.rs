@@ -87,12 +87,15 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("pool_update_lag");
     group.sampling_mode(SamplingMode::Flat).sample_size(20).measurement_time(Duration::from_secs(8));
     for poll_ms in [1u64, 10, 100] {
-        let feed = Arc::new(AmmFeed::new(FeedConfig {
-            rpc_url: rig.url.clone(),
-            pools: vec![PoolSpec { address: rig.pool, title: "bench".into(), outcome_names: vec![], closes_at: 0 }],
-            poll_interval: Duration::from_millis(poll_ms),
-            ..FeedConfig::default()
-        }));
+        let feed = Arc::new(
+            AmmFeed::new(FeedConfig {
+                rpc_url: rig.url.clone(),
+                pools: vec![PoolSpec { address: rig.pool, title: "bench".into(), outcome_names: vec![], closes_at: 0 }],
+                poll_interval: Duration::from_millis(poll_ms),
+                ..FeedConfig::default()
+            })
+            .unwrap(),
+        );
         let (tx, rx) = mpsc::channel(1024);
         let reader = rt.spawn({
             let feed = feed.clone();
@@ -130,7 +133,7 @@ fn bench(c: &mut Criterion) {
     // The reads the reader makes for a head that changed a pool, without the wait for the
     // poll: head, logs over one block, balances + supply at the head. Under the lag above,
     // the rest is the wait for the next poll (half the interval on average).
-    let provider = alloy::providers::ProviderBuilder::new().connect_http(rig.url.clone());
+    let provider = arbytron_amm::chain::read_provider(&rig.url).unwrap();
     let info = rt
         .block_on(arbytron_amm::PoolInfo::load(&alloy::providers::Provider::erased(provider.clone()), rig.pool))
         .unwrap();

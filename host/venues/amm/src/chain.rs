@@ -6,7 +6,6 @@
 //! caller gets the revert reason and has spent nothing. One that reverts on-chain is reported
 //! with its gas cost and the reason recovered by replaying it at the block it was mined in.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
@@ -15,34 +14,11 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{Log, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportErrorKind};
+pub use arbytron_integration::{Secret, SecretSource};
 use arbytron_model::Money;
-use arbytron_telemetry::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, metrics, units};
-
-/// Where the signer's private key comes from. The key is read into a [`Secret`] and never
-/// appears in logs or errors.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeySource {
-    /// A file holding the hex key (with or without `0x`, surrounding whitespace ignored).
-    File(PathBuf),
-    /// An environment variable holding the hex key.
-    Env(String),
-}
-
-impl KeySource {
-    pub fn load(&self) -> Result<Secret, Error> {
-        let raw = match self {
-            KeySource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| Error::Config(format!("cannot read key file {}: {}", path.display(), e.kind())))?,
-            KeySource::Env(var) => std::env::var(var)
-                .map_err(|_| Error::Config(format!("environment variable {var} is not set or not unicode")))?,
-        };
-        Ok(Secret::new(raw.trim()))
-    }
-}
 
 /// Parse a hex private key. The error never echoes the input.
 pub fn signer_from_secret(key: &Secret) -> Result<PrivateKeySigner, Error> {
@@ -127,17 +103,26 @@ impl std::fmt::Debug for Chain {
     }
 }
 
+/// The HTTP client every RPC connection uses: the integration layer's one
+/// setup (timeouts, connection reuse, TLS), as for every other venue.
+fn rpc_client() -> Result<reqwest::Client, Error> {
+    use arbytron_integration::http::{HttpConfig, client};
+    client(&HttpConfig::with_timeout(Duration::from_secs(30))).map_err(|e| Error::Config(e.to_string()))
+}
+
 /// A provider without a signer, for reading.
-pub fn read_provider(rpc_url: &url::Url) -> DynProvider {
-    ProviderBuilder::new().connect_http(rpc_url.clone()).erased()
+pub fn read_provider(rpc_url: &url::Url) -> Result<DynProvider, Error> {
+    Ok(ProviderBuilder::new().connect_reqwest(rpc_client()?, rpc_url.clone()).erased())
 }
 
 impl Chain {
     pub async fn connect(rpc_url: &url::Url, key: &Secret, cfg: TxConfig) -> Result<Chain, Error> {
         let signer = signer_from_secret(key)?;
         let from = signer.address();
-        let provider =
-            ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(rpc_url.clone()).erased();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_reqwest(rpc_client()?, rpc_url.clone())
+            .erased();
         let chain_id = provider.get_chain_id().await.map_err(Error::rpc)?;
         Ok(Chain { provider, from, chain_id, cfg, send_lock: tokio::sync::Mutex::new(()) })
     }
@@ -318,19 +303,19 @@ mod tests {
         let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
         // SAFETY: the variable name is unique to this test; no other thread reads it.
         unsafe { std::env::set_var("ARBYTRON_AMM_TEST_KEY", format!("  {key}\n")) };
-        let s = KeySource::Env("ARBYTRON_AMM_TEST_KEY".into()).load().unwrap();
+        let s = SecretSource::Env("ARBYTRON_AMM_TEST_KEY".into()).load().unwrap();
         assert_eq!(format!("{s:?}"), "[redacted]");
         let signer = signer_from_secret(&s).unwrap();
         assert_eq!(format!("{:#x}", signer.address()), "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
 
         let dir = std::env::temp_dir().join(format!("arbytron-amm-key-{}", std::process::id()));
         std::fs::write(&dir, key.trim_start_matches("0x")).unwrap();
-        let s = KeySource::File(dir.clone()).load().unwrap();
+        let s = SecretSource::File(dir.clone()).load().unwrap();
         assert_eq!(signer_from_secret(&s).unwrap().address(), signer.address());
         std::fs::remove_file(&dir).unwrap();
 
         let bad = signer_from_secret(&Secret::new("0xdeadbeef-not-a-key")).unwrap_err();
         assert!(!bad.to_string().contains("deadbeef"), "{bad}");
-        assert!(KeySource::Env("ARBYTRON_AMM_NO_SUCH_VAR".into()).load().is_err());
+        assert!(SecretSource::Env("ARBYTRON_AMM_NO_SUCH_VAR".into()).load().is_err());
     }
 }

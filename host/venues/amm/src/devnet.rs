@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
-use arbytron_telemetry::Secret;
+use arbytron_integration::Secret;
 
 use crate::Error;
 use crate::chain::read_provider;
@@ -66,6 +66,7 @@ pub struct Anvil {
     /// this one (a port picked as free can be taken by a parallel test's node,
     /// in which case this one fails to bind while the other answers).
     chain_id: u64,
+    provider: DynProvider,
 }
 
 fn rand_u32() -> u32 {
@@ -109,7 +110,8 @@ impl Anvil {
         let child = cmd.spawn().map_err(|e| Error::Node(format!("cannot start {}: {e}", bin.display())))?;
         let url = url::Url::parse(&format!("http://127.0.0.1:{port}"))
             .map_err(|e| Error::Node(format!("bad node url: {e}")))?;
-        Ok(Anvil { child, url, chain_id })
+        let provider = read_provider(&url)?;
+        Ok(Anvil { child, url, chain_id, provider })
     }
 
     /// Wait until this node answers (another node on the port is an error).
@@ -159,7 +161,7 @@ impl Anvil {
     }
 
     pub fn provider(&self) -> DynProvider {
-        read_provider(&self.url)
+        self.provider.clone()
     }
 
     /// The funded dev account anvil starts with.

@@ -121,9 +121,9 @@ struct Follow {
 }
 
 impl AmmFeed {
-    pub fn new(cfg: FeedConfig) -> AmmFeed {
-        let provider = read_provider(&cfg.rpc_url);
-        AmmFeed { cfg, provider, infos: tokio::sync::Mutex::new(HashMap::new()) }
+    pub fn new(cfg: FeedConfig) -> Result<AmmFeed, Error> {
+        let provider = read_provider(&cfg.rpc_url)?;
+        Ok(AmmFeed { cfg, provider, infos: tokio::sync::Mutex::new(HashMap::new()) })
     }
 
     pub fn provider(&self) -> &DynProvider {

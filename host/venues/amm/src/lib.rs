@@ -47,7 +47,7 @@ pub mod quote;
 pub mod units;
 
 pub use arbytron_model::Venue;
-pub use chain::{Chain, KeySource, TxConfig};
+pub use chain::{Chain, SecretSource, TxConfig};
 pub use deploy::{Deployer, Deployment, MarketSpec};
 pub use error::Error;
 pub use execution::{AmmTrader, ExecConfig, SwapOutcome, SwapResult};

@@ -390,7 +390,8 @@ async fn resolution_settles_the_listing_and_redeems_the_winners() {
         rpc_url: env.node.url().clone(),
         pools: vec![PoolSpec { address: d.pool, title: "settle".into(), outcome_names: vec![], closes_at: 0 }],
         ..FeedConfig::default()
-    });
+    })
+    .unwrap();
     let open = feed.listings().await.unwrap();
     assert!(open.iter().all(|m| m.status == MarketStatus::Open));
 

@@ -45,7 +45,7 @@ async fn the_reader_follows_a_burst_of_trades_by_another_account() {
     let (d4, _) =
         env.funded_market(MarketSpec::new("four", 4, PCT).sharing(&d2), dollars(500), Some(&[4, 3, 2, 1])).await;
     let pools = [d2.pool, d4.pool];
-    let feed = Arc::new(AmmFeed::new(feed_config(env.node.url(), vec![spec(d2.pool), spec(d4.pool)])));
+    let feed = Arc::new(AmmFeed::new(feed_config(env.node.url(), vec![spec(d2.pool), spec(d4.pool)])).unwrap());
     let markets: Vec<MarketKey> = [(d2.pool, 2), (d4.pool, 4)]
         .iter()
         .flat_map(|&(p, n)| (0..n).map(move |i| PoolMarket::new(p, i).key()))
@@ -142,7 +142,7 @@ async fn markets_are_stale_while_the_node_is_down_and_fresh_after_a_snapshot() {
     };
     let port = free_port().unwrap();
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-    let feed = Arc::new(AmmFeed::new(feed_config(&url, vec![spec(pool)])));
+    let feed = Arc::new(AmmFeed::new(feed_config(&url, vec![spec(pool)])).unwrap());
     let market = PoolMarket::new(pool, 0).key();
     let (tx, mut rx) = mpsc::channel(64);
     let reader = tokio::spawn({
@@ -187,7 +187,7 @@ async fn a_resolution_reaches_the_model_as_market_status_once() {
     let env = Env::start().await;
     let (d, _) = env.funded_market(MarketSpec::new("resolves", 2, PCT), dollars(100), None).await;
     let (other, _) = env.funded_market(MarketSpec::new("stays open", 2, PCT).sharing(&d), dollars(100), None).await;
-    let feed = Arc::new(AmmFeed::new(feed_config(env.node.url(), vec![spec(d.pool), spec(other.pool)])));
+    let feed = Arc::new(AmmFeed::new(feed_config(env.node.url(), vec![spec(d.pool), spec(other.pool)])).unwrap());
     let markets: Vec<MarketKey> =
         [d.pool, other.pool].iter().flat_map(|&p| (0..2).map(move |i| PoolMarket::new(p, i).key())).collect();
     let (tx, mut rx) = mpsc::channel(1_024);

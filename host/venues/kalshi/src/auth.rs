@@ -1,19 +1,18 @@
 //! Request signing: RSA-PSS (SHA-256, MGF1-SHA-256, salt = digest length) over
 //! `timestamp_ms + METHOD + path`, the path including `/trade-api/v2` and
 //! excluding the query. The WebSocket upgrade is signed the same way.
+//!
+//! Signing goes through `ring`, whose RSA private-key operation is constant
+//! time (the `rsa` crate's is not: RUSTSEC-2023-0071).
 
+use arbytron_integration::{Secret, SecretError, SecretSource};
 use base64::Engine;
-use rsa::RsaPrivateKey;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::pss::BlindedSigningKey;
-use rsa::signature::{RandomizedSigner, SignatureEncoding};
-use sha2::Sha256;
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 
 pub use arbytron_model::now_ms;
-use arbytron_telemetry::Secret;
-
-use crate::config::KeySource;
 
 pub const HEADER_KEY: &str = "KALSHI-ACCESS-KEY";
 pub const HEADER_TIMESTAMP: &str = "KALSHI-ACCESS-TIMESTAMP";
@@ -24,17 +23,18 @@ pub enum AuthError {
     /// Deliberately vague: the PEM must never end up in a log line.
     #[error("private key is not a valid PKCS#1 or PKCS#8 RSA PEM")]
     BadKey,
-    #[error("cannot read private key file {0}: {1}")]
-    Io(String, String),
-    #[error("environment variable {0} is not set")]
-    MissingEnv(String),
+    #[error("private key: {0}")]
+    Source(#[from] SecretError),
+    #[error("signing failed (no randomness available)")]
+    Sign,
 }
 
 /// Signs requests for one API key. Holds the parsed key only; never prints it.
 #[derive(Clone)]
 pub struct Signer {
     key_id: String,
-    key: BlindedSigningKey<Sha256>,
+    key: std::sync::Arc<RsaKeyPair>,
+    rng: SystemRandom,
 }
 
 impl std::fmt::Debug for Signer {
@@ -54,22 +54,18 @@ pub struct AuthHeaders {
 impl Signer {
     /// Accepts PKCS#8 (`BEGIN PRIVATE KEY`) and PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEMs.
     pub fn from_pem(key_id: impl Into<String>, pem: &Secret) -> Result<Signer, AuthError> {
-        let text = pem.expose().trim();
-        let key = RsaPrivateKey::from_pkcs8_pem(text)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(text))
-            .map_err(|_| AuthError::BadKey)?;
-        Ok(Signer { key_id: key_id.into(), key: BlindedSigningKey::<Sha256>::new(key) })
+        let der = PrivateKeyDer::from_pem_slice(pem.expose().trim().as_bytes()).map_err(|_| AuthError::BadKey)?;
+        let key = match &der {
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            _ => return Err(AuthError::BadKey),
+        }
+        .map_err(|_| AuthError::BadKey)?;
+        Ok(Signer { key_id: key_id.into(), key: std::sync::Arc::new(key), rng: SystemRandom::new() })
     }
 
-    pub fn load(key_id: impl Into<String>, source: &KeySource) -> Result<Signer, AuthError> {
-        let pem = match source {
-            KeySource::Pem(s) => s.clone(),
-            KeySource::Path(p) => Secret::new(
-                std::fs::read_to_string(p).map_err(|e| AuthError::Io(p.display().to_string(), e.to_string()))?,
-            ),
-            KeySource::Env(var) => Secret::new(std::env::var(var).map_err(|_| AuthError::MissingEnv(var.clone()))?),
-        };
-        Signer::from_pem(key_id, &pem)
+    pub fn load(key_id: impl Into<String>, source: &SecretSource) -> Result<Signer, AuthError> {
+        Signer::from_pem(key_id, &source.load()?)
     }
 
     pub fn key_id(&self) -> &str {
@@ -77,23 +73,24 @@ impl Signer {
     }
 
     /// Base64 (standard, padded) signature of `timestamp_ms + method + path` (query stripped).
-    pub fn sign(&self, timestamp_ms: i64, method: &str, path: &str) -> String {
+    pub fn sign(&self, timestamp_ms: i64, method: &str, path: &str) -> Result<String, AuthError> {
         let msg = signing_message(timestamp_ms, method, path);
-        let sig = self.key.sign_with_rng(&mut rand::thread_rng(), msg.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(sig.to_bytes())
+        let mut sig = vec![0u8; self.key.public().modulus_len()];
+        self.key.sign(&RSA_PSS_SHA256, &self.rng, msg.as_bytes(), &mut sig).map_err(|_| AuthError::Sign)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(sig))
     }
 
     /// Headers for a request made now.
-    pub fn headers(&self, method: &str, path: &str) -> AuthHeaders {
+    pub fn headers(&self, method: &str, path: &str) -> Result<AuthHeaders, AuthError> {
         self.headers_at(now_ms(), method, path)
     }
 
-    pub fn headers_at(&self, timestamp_ms: i64, method: &str, path: &str) -> AuthHeaders {
-        AuthHeaders {
+    pub fn headers_at(&self, timestamp_ms: i64, method: &str, path: &str) -> Result<AuthHeaders, AuthError> {
+        Ok(AuthHeaders {
             key: self.key_id.clone(),
             timestamp: timestamp_ms.to_string(),
-            signature: self.sign(timestamp_ms, method, path),
-        }
+            signature: self.sign(timestamp_ms, method, path)?,
+        })
     }
 }
 
@@ -106,21 +103,20 @@ pub fn signing_message(timestamp_ms: i64, method: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::pkcs8::DecodePublicKey;
-    use rsa::pss::{Signature, VerifyingKey};
-    use rsa::signature::Verifier;
 
     const KEY_A: &str = include_str!("../tests/fixtures/test_key_a.pkcs8.pem");
     const PUB_A: &str = include_str!("../tests/fixtures/test_key_a.pub.pem");
     const KEY_B: &str = include_str!("../tests/fixtures/test_key_b.pkcs1.pem");
     const PUB_B: &str = include_str!("../tests/fixtures/test_key_b.pub.pem");
 
+    /// Verified the way the venue does (the simulator's key store).
     fn verify(pub_pem: &str, msg: &str, sig_b64: &str) -> bool {
-        let key = rsa::RsaPublicKey::from_public_key_pem(pub_pem).unwrap();
-        let vk = VerifyingKey::<Sha256>::new(key);
-        let bytes = base64::engine::general_purpose::STANDARD.decode(sig_b64).unwrap();
-        let sig = Signature::try_from(bytes.as_slice()).unwrap();
-        vk.verify(msg.as_bytes(), &sig).is_ok()
+        let (ts, rest) = msg.split_at(msg.find(|c: char| !c.is_ascii_digit()).unwrap());
+        let method_len = rest.find('/').unwrap();
+        let (method, path) = rest.split_at(method_len);
+        let keys = arbytron_sim::kalshi::auth::KeyStore::new(&[("kid".into(), pub_pem.into())], i64::MAX).unwrap();
+        let now: i64 = ts.parse().unwrap();
+        keys.verify(Some("kid"), Some(ts), Some(sig_b64), method, path, now).is_ok()
     }
 
     #[test]
@@ -135,7 +131,7 @@ mod tests {
     fn signs_with_pkcs8_and_pkcs1_keys_verifiably() {
         for (pem, public) in [(KEY_A, PUB_A), (KEY_B, PUB_B)] {
             let s = Signer::from_pem("kid", &Secret::new(pem)).unwrap();
-            let h = s.headers_at(1703123456789, "GET", "/trade-api/v2/portfolio/balance");
+            let h = s.headers_at(1703123456789, "GET", "/trade-api/v2/portfolio/balance").unwrap();
             assert_eq!(h.key, "kid");
             let msg = "1703123456789GET/trade-api/v2/portfolio/balance";
             assert!(verify(public, msg, &h.signature));
@@ -143,7 +139,8 @@ mod tests {
         }
         // A signature by key A does not verify under key B.
         let a = Signer::from_pem("kid", &Secret::new(KEY_A)).unwrap();
-        assert!(!verify(PUB_B, "1GET/x", &a.sign(1, "GET", "/x")));
+        assert!(!verify(PUB_B, "1GET/x", &a.sign(1, "GET", "/x").unwrap()));
+        assert!(verify(PUB_A, "1GET/x", &a.sign(1, "GET", "/x").unwrap()));
     }
 
     #[test]

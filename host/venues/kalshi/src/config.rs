@@ -1,9 +1,8 @@
 //! Connector configuration: where Kalshi is, who we are, and how hard we may push.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use arbytron_telemetry::Secret;
+pub use arbytron_integration::{Backoff, SecretSource};
 
 use crate::ratelimit::RateLimits;
 
@@ -36,17 +35,6 @@ impl Environment {
     }
 }
 
-/// Where the RSA private key comes from. The PEM itself is only ever held in a [`Secret`].
-#[derive(Clone, Debug)]
-pub enum KeySource {
-    /// A PEM file (PKCS#1 or PKCS#8).
-    Path(PathBuf),
-    /// An environment variable holding the PEM text.
-    Env(String),
-    /// The PEM text itself.
-    Pem(Secret),
-}
-
 /// Which markets `discover` returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discovery {
@@ -66,31 +54,14 @@ impl Default for Discovery {
     }
 }
 
-/// Reconnect backoff bounds.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// `initial * 2^attempt`, capped, with up to 50% random jitter added so a
-    /// fleet of clients does not retry in lockstep.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        use rand::Rng;
-        let base = self.initial.saturating_mul(1u32 << attempt.min(16)).min(self.max);
-        let jitter_ms = (base.as_millis() as u64 / 2).max(1);
-        base + Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
-    }
-}
-
 /// Everything the connector needs.
 #[derive(Clone, Debug)]
 pub struct KalshiConfig {
     pub environment: Environment,
     /// API key id (`KALSHI-ACCESS-KEY`).
     pub key_id: String,
-    pub private_key: KeySource,
+    /// The RSA private key's PEM (PKCS#1 or PKCS#8), from a file, a variable or memory.
+    pub private_key: SecretSource,
     /// Token-bucket budgets (the account's usage tier).
     pub limits: RateLimits,
     /// 429 retries before a request fails with `RateLimited`.
@@ -118,7 +89,7 @@ pub struct KalshiConfig {
 }
 
 impl KalshiConfig {
-    pub fn new(environment: Environment, key_id: impl Into<String>, private_key: KeySource) -> KalshiConfig {
+    pub fn new(environment: Environment, key_id: impl Into<String>, private_key: SecretSource) -> KalshiConfig {
         KalshiConfig {
             environment,
             key_id: key_id.into(),

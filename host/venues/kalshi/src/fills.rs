@@ -4,19 +4,18 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use arbytron_integration::ws::{self as net, Conn, Flow, Why};
 use arbytron_model::venue::{FillEvent, FillState};
 use arbytron_model::{MarketKey, Money, Price, Qty, Venue};
-use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 
 use crate::auth::Signer;
 use crate::config::KalshiConfig;
 use crate::convert::{self, BookSide};
 use crate::decode::{self, FillMsg, WsMessage};
 use crate::intents::Intents;
-use crate::metrics;
 use crate::rest::RestClient;
 use crate::ws;
 
@@ -83,7 +82,84 @@ fn rest_fill(f: &crate::wire::Fill) -> Option<FillMsg> {
     })
 }
 
-/// Run until `tx`'s receiver is dropped.
+/// The private `fill` channel as a WebSocket handler.
+struct FillFeed {
+    cfg: Arc<KalshiConfig>,
+    signer: Arc<Signer>,
+    rest: RestClient,
+    intents: Arc<Intents>,
+    tx: mpsc::Sender<FillEvent>,
+    seen: Seen,
+    last_ts_ms: Option<i64>,
+    first: bool,
+}
+
+impl FillFeed {
+    /// Deliver a fill once; false when nobody listens any more.
+    async fn deliver(&mut self, f: &FillMsg) -> bool {
+        !self.seen.insert(&f.trade_id) || self.tx.send(fill_event(f, &self.intents)).await.is_ok()
+    }
+
+    /// Fills that happened while we were away, oldest first.
+    async fn backfill(&mut self) -> bool {
+        let since = self.last_ts_ms.map(|ms| ms / 1000 - 1);
+        match self.rest.fills(None, since).await {
+            Ok(fills) => {
+                let mut fills: Vec<FillMsg> = fills.iter().filter_map(rest_fill).collect();
+                fills.sort_by_key(|f| f.ts_ms);
+                for f in &fills {
+                    if !self.deliver(f).await {
+                        return false;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "kalshi fill backfill failed"),
+        }
+        true
+    }
+}
+
+impl net::Handler for FillFeed {
+    fn request(&mut self, _url: &str) -> Result<Request, net::WsError> {
+        ws::signed_request(&self.cfg, &self.signer)
+    }
+
+    async fn on_open(&mut self, conn: &mut Conn<'_>) -> Flow {
+        let sub = json!({"id": 1, "cmd": "subscribe", "params": {"channels": ["fill"]}}).to_string();
+        if let Err(e) = conn.send_text(sub).await {
+            return Flow::Reconnect(Why::failed("send", e.to_string()));
+        }
+        if !self.first && !self.backfill().await {
+            return Flow::Stop;
+        }
+        self.first = false;
+        conn.healthy();
+        Flow::Continue
+    }
+
+    async fn on_text(&mut self, text: &str, _conn: &mut Conn<'_>) -> Flow {
+        match decode::decode(text, false) {
+            Ok(WsMessage::Fill(f)) => {
+                self.last_ts_ms = self.last_ts_ms.max(f.ts_ms);
+                if !self.deliver(&f).await {
+                    return Flow::Stop;
+                }
+            }
+            Ok(WsMessage::Error { code, msg, .. }) => {
+                return Flow::Reconnect(Why::failed("server_error", format!("code {code}: {msg}")));
+            }
+            Ok(_) => {}
+            Err(e) => arbytron_telemetry::malformed("kalshi-ws", e.reason, text),
+        }
+        Flow::Continue
+    }
+
+    async fn on_disconnect(&mut self, _why: &Why) -> Flow {
+        if self.tx.is_closed() { Flow::Stop } else { Flow::Continue }
+    }
+}
+
+/// Run until `tx`'s receiver is dropped; every reconnect backfills over REST.
 pub(crate) async fn run(
     cfg: Arc<KalshiConfig>,
     signer: Arc<Signer>,
@@ -91,83 +167,17 @@ pub(crate) async fn run(
     intents: Arc<Intents>,
     tx: mpsc::Sender<FillEvent>,
 ) {
-    let mut seen = Seen { set: HashSet::new(), order: VecDeque::new() };
-    let mut attempt = 0u32;
-    let mut last_ts_ms: Option<i64> = None;
-    let mut first = true;
-    loop {
-        if tx.is_closed() {
-            return;
-        }
-        let mut conn = match ws::connect(&cfg, &signer).await {
-            Ok(c) => c,
-            Err(e) => {
-                metrics::FEED_RECONNECTS.with_label_values(&["kalshi", "fills_connect"]).inc();
-                tracing::warn!(error = %e, "kalshi fill stream: connect failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(cfg.reconnect.delay(attempt)) => {}
-                    _ = tx.closed() => return,
-                }
-                attempt = attempt.saturating_add(1);
-                continue;
-            }
-        };
-        let sub = json!({"id": 1, "cmd": "subscribe", "params": {"channels": ["fill"]}}).to_string();
-        if conn.send(Message::text(sub)).await.is_err() {
-            continue;
-        }
-        // Fills that happened while we were away.
-        if !first {
-            let since = last_ts_ms.map(|ms| ms / 1000 - 1);
-            match rest.fills(None, since).await {
-                Ok(fills) => {
-                    let mut fills: Vec<FillMsg> = fills.iter().filter_map(rest_fill).collect();
-                    fills.sort_by_key(|f| f.ts_ms);
-                    for f in fills {
-                        if seen.insert(&f.trade_id) && tx.send(fill_event(&f, &intents)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "kalshi fill backfill failed"),
-            }
-        }
-        first = false;
-        loop {
-            let frame = tokio::select! {
-                f = tokio::time::timeout(cfg.silence_timeout, conn.next()) => f,
-                _ = tx.closed() => return,
-            };
-            match frame {
-                Ok(Some(Ok(Message::Text(t)))) => match decode::decode(t.as_str(), false) {
-                    Ok(WsMessage::Fill(f)) => {
-                        attempt = 0;
-                        last_ts_ms = last_ts_ms.max(f.ts_ms);
-                        if seen.insert(&f.trade_id) && tx.send(fill_event(&f, &intents)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(WsMessage::Error { code, msg, .. }) => {
-                        tracing::warn!(code, msg, "kalshi fill stream error");
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(e) => arbytron_telemetry::malformed("kalshi-ws", e.reason, t.as_str()),
-                },
-                Ok(Some(Ok(Message::Ping(p)))) => {
-                    if conn.send(Message::Pong(p)).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => break,
-                Ok(Some(Ok(_))) => {}
-            }
-        }
-        metrics::FEED_RECONNECTS.with_label_values(&["kalshi", "fills"]).inc();
-        tokio::select! {
-            _ = tokio::time::sleep(cfg.reconnect.delay(attempt)) => {}
-            _ = tx.closed() => return,
-        }
-        attempt = attempt.saturating_add(1);
-    }
+    let ws_cfg = ws::ws_config(&cfg, "fill", None);
+    let watch = tx.clone();
+    let mut feed = FillFeed {
+        cfg,
+        signer,
+        rest,
+        intents,
+        tx,
+        seen: Seen { set: HashSet::new(), order: VecDeque::new() },
+        last_ts_ms: None,
+        first: true,
+    };
+    net::run(&ws_cfg, &mut feed, async move { watch.closed().await }).await;
 }

@@ -37,7 +37,7 @@ use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
 pub use auth::Signer;
-pub use config::{Backoff, Discovery, Environment, KalshiConfig, KeySource};
+pub use config::{Backoff, Discovery, Environment, KalshiConfig, SecretSource};
 pub use ratelimit::{BucketLimit, RateLimits};
 pub use rest::RestClient;
 

@@ -41,9 +41,6 @@ pub static BOOK_STALE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 pub static FEED_GAPS: LazyLock<IntCounterVec> =
     LazyLock::new(|| counter("arbytron_feed_gaps_total", "Sequence gaps detected on venue feeds", &["venue"]));
 
-pub static FEED_RECONNECTS: LazyLock<IntCounterVec> =
-    LazyLock::new(|| counter("arbytron_feed_reconnects_total", "Venue WebSocket reconnects", &["venue", "reason"]));
-
 pub static FEED_RESYNCS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter("arbytron_feed_resyncs_total", "Book resyncs requested (snapshot re-requests)", &["venue", "reason"])
 });
@@ -51,10 +48,6 @@ pub static FEED_RESYNCS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 /// Exchange timestamp to our receipt.
 pub static FEED_LAG: LazyLock<HistogramVec> =
     LazyLock::new(|| histogram("arbytron_feed_lag_seconds", "Venue message timestamp to receipt", &["venue"]));
-
-pub static RATE_LIMIT_WAIT: LazyLock<HistogramVec> = LazyLock::new(|| {
-    histogram("arbytron_rate_limit_wait_seconds", "Time spent waiting for rate-limit tokens", &["venue", "bucket"])
-});
 
 pub static RATE_LIMITED: LazyLock<IntCounterVec> =
     LazyLock::new(|| counter("arbytron_venue_429_total", "HTTP 429 answers received", &["venue"]));

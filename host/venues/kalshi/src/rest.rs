@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use arbytron_integration::http::{self as net, Attempt, Budgeted, HttpConfig, RetryPolicy};
+use arbytron_integration::ratelimit::{RateLimitError, RateLimiter};
 use arbytron_model::Venue;
 use arbytron_model::venue::VenueError;
 use reqwest::{Method, StatusCode};
@@ -10,16 +12,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Signer};
-use crate::config::{Backoff, KalshiConfig};
+use crate::config::KalshiConfig;
 use crate::metrics;
-use crate::ratelimit::{Bucket, COST_CANCEL, COST_DEFAULT, RateLimiter};
+use crate::ratelimit::{Bucket, COST_CANCEL, COST_DEFAULT};
 use crate::wire;
 
 const VENUE: Venue = Venue::Kalshi;
-
-/// A signature older than this when its tokens arrive is redone: Kalshi's
-/// timestamp window is undocumented (clients report failures near 100 s).
-const MAX_SIGNATURE_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(crate) fn unavailable(message: impl Into<String>) -> VenueError {
     VenueError::Unavailable { venue: VENUE, message: message.into() }
@@ -107,8 +105,11 @@ pub struct RestClient {
     prefix: String,
     signer: Arc<Signer>,
     limiter: Arc<RateLimiter>,
-    max_retries: u32,
-    backoff: Backoff,
+    retry: RetryPolicy,
+}
+
+fn refused(e: RateLimitError) -> VenueError {
+    invalid(e.to_string())
 }
 
 impl std::fmt::Debug for RestClient {
@@ -121,18 +122,20 @@ impl RestClient {
     pub fn new(cfg: &KalshiConfig, signer: Arc<Signer>) -> Result<RestClient, VenueError> {
         let (base, _) = cfg.environment.urls();
         let url = url::Url::parse(&base).map_err(|e| invalid(format!("REST base URL {base:?}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .build()
-            .map_err(|e| unavailable(format!("HTTP client: {e}")))?;
+        let http =
+            net::client(&HttpConfig::with_timeout(cfg.request_timeout)).map_err(|e| unavailable(e.to_string()))?;
+        let limiter = cfg.limits.limiter().map_err(|e| invalid(e.to_string()))?;
         Ok(RestClient {
             http,
             prefix: url.path().trim_end_matches('/').to_string(),
             base,
             signer,
-            limiter: Arc::new(RateLimiter::new(cfg.limits)),
-            max_retries: cfg.max_rate_limit_retries,
-            backoff: cfg.rate_limit_backoff,
+            limiter: Arc::new(limiter),
+            retry: RetryPolicy {
+                max_attempts: cfg.max_rate_limit_retries.saturating_add(1),
+                backoff: cfg.rate_limit_backoff,
+                max_wait: std::time::Duration::from_secs(30),
+            },
         })
     }
 
@@ -140,11 +143,12 @@ impl RestClient {
         &self.limiter
     }
 
-    /// Send one request: take tokens, sign, send; on 429 back off (exponential
-    /// with jitter; Kalshi sends no Retry-After) and send again, up to the
-    /// configured retries. A 429 means the request was not processed, so
-    /// retrying writes is safe; timeouts and 5xx on writes are not retried,
-    /// since the order may have landed (callers reconcile by client order id).
+    /// Send one request under the shared retry loop: take the tokens, sign
+    /// (fresh for each attempt, so a wait never stales a signature), send. A
+    /// 429 means the request was not processed, so resending is safe even for
+    /// orders (Kalshi sends no Retry-After: we back off with jitter). Network
+    /// errors and 5xx are retried for reads only: a write may have landed, and
+    /// its caller reconciles by client order id instead.
     async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         c: Call<'_>,
@@ -152,17 +156,13 @@ impl RestClient {
     ) -> Result<T, VenueError> {
         let Call { method, endpoint, path, query, bucket, cost } = c;
         let idempotent = method == Method::GET;
-        let mut attempt = 0u32;
-        loop {
-            // Sign first (the slow part), then wait for tokens, then send at
-            // once: what leaves the process then keeps the limiter's spacing.
-            let signed_path = format!("{}{path}", self.prefix);
-            let mut h = self.sign(&method, &signed_path).await?;
-            let waited = Instant::now();
-            self.limiter.acquire(bucket, cost).await.map_err(|e| invalid(e.to_string()))?;
-            if waited.elapsed() > MAX_SIGNATURE_AGE {
-                h = self.sign(&method, &signed_path).await?;
-            }
+        let budget = Budgeted { limiter: &self.limiter, class: bucket.as_str(), cost, refused };
+        let signed_path = format!("{}{path}", self.prefix);
+        net::with_retries(&self.retry, Some(budget), |_| async {
+            let h = match self.sign(&method, &signed_path).await {
+                Ok(h) => h,
+                Err(e) => return Attempt::Done(Err(e)),
+            };
             let mut req = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
@@ -182,43 +182,34 @@ impl RestClient {
                 Ok(r) => r,
                 Err(e) => {
                     metrics::REQUESTS.with_label_values(&[endpoint, "network"]).inc();
-                    if idempotent && attempt < 2 {
-                        tokio::time::sleep(self.backoff.delay(attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(unavailable(format!("{endpoint}: {e}")));
+                    let err = unavailable(format!("{endpoint}: {e}"));
+                    return if idempotent { Attempt::Transient(err) } else { Attempt::Done(Err(err)) };
                 }
             };
             let status = resp.status();
-            let text = resp.text().await.map_err(|e| unavailable(format!("{endpoint}: reading body: {e}")))?;
+            let retry_after = net::retry_after(resp.headers());
+            let text = match resp.text().await {
+                Ok(t) => t,
+                Err(e) => return Attempt::Done(Err(unavailable(format!("{endpoint}: reading body: {e}")))),
+            };
             if status.is_success() {
                 metrics::REQUESTS.with_label_values(&[endpoint, "ok"]).inc();
-                return serde_json::from_str(&text).map_err(|e| {
+                return Attempt::Done(serde_json::from_str(&text).map_err(|e| {
                     arbytron_telemetry::malformed("kalshi-rest", endpoint, &text);
                     malformed(format!("{endpoint}: {e}"))
-                });
-            }
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                metrics::RATE_LIMITED.with_label_values(&["kalshi"]).inc();
-                metrics::REQUESTS.with_label_values(&[endpoint, "429"]).inc();
-                if attempt < self.max_retries {
-                    let delay = self.backoff.delay(attempt);
-                    tracing::debug!(endpoint, attempt, delay_ms = delay.as_millis() as u64, "kalshi 429, backing off");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                    continue;
-                }
-                return Err(api_error(status, &text));
+                }));
             }
             metrics::REQUESTS.with_label_values(&[endpoint, status.as_str()]).inc();
-            if status.is_server_error() && idempotent && attempt < 2 {
-                tokio::time::sleep(self.backoff.delay(attempt)).await;
-                attempt += 1;
-                continue;
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                metrics::RATE_LIMITED.with_label_values(&["kalshi"]).inc();
+                return Attempt::Throttled { error: api_error(status, &text), retry_after };
             }
-            return Err(api_error(status, &text));
-        }
+            if status.is_server_error() && idempotent {
+                return Attempt::Transient(api_error(status, &text));
+            }
+            Attempt::Done(Err(api_error(status, &text)))
+        })
+        .await
     }
 
     /// RSA signing is milliseconds of CPU: keep it off the async workers.
@@ -226,7 +217,8 @@ impl RestClient {
         let (signer, method, path) = (self.signer.clone(), method.as_str().to_string(), path.to_string());
         tokio::task::spawn_blocking(move || signer.headers(&method, &path))
             .await
-            .map_err(|e| unavailable(format!("signing task: {e}")))
+            .map_err(|e| unavailable(format!("signing task: {e}")))?
+            .map_err(|e| VenueError::Auth { venue: VENUE, message: e.to_string() })
     }
 
     async fn get<T: DeserializeOwned>(

@@ -1,6 +1,7 @@
 //! The market-data WebSocket: signed connect, subscriptions, per-`sid`
-//! sequence checks, books from snapshots and deltas, resyncs, staleness,
-//! pings, silence detection and reconnects.
+//! sequence checks, books from snapshots and deltas, resyncs and staleness.
+//! The connection's life (pings, silence, reconnects with backoff) is the
+//! integration layer's [`ws::run`]; this is Kalshi's [`ws::Handler`].
 //!
 //! Every book is either *fresh* (built from a snapshot plus every delta since,
 //! with no sequence gap, and uncrossed) or *stale*; only fresh books are
@@ -12,50 +13,59 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbytron_integration::ws::{self, Conn, Flow, Keepalive, Why, WsConfig, WsStream};
 use arbytron_model::venue::{UpdateSink, VenueError};
 use arbytron_model::{FeedState, MarketKey, MarketStatus, MarketUpdate, Side, Venue, now_ms};
-use futures::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 
-use crate::auth::{self, Signer};
+use crate::auth::Signer;
 use crate::book::LocalBook;
 use crate::config::KalshiConfig;
 use crate::decode::{self, WsMessage};
 use crate::metrics;
 use crate::rest::unavailable;
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 const SOURCE: &str = "kalshi-ws";
 
-/// Open a WebSocket with the upgrade request signed like a REST call.
-pub async fn connect(cfg: &KalshiConfig, signer: &Signer) -> Result<Ws, VenueError> {
+/// The upgrade request for `cfg`'s WebSocket, signed like a REST call.
+pub fn signed_request(cfg: &KalshiConfig, signer: &Signer) -> Result<Request, ws::WsError> {
     let (_, ws_url) = cfg.environment.urls();
-    let path = url::Url::parse(&ws_url).map_err(|e| unavailable(format!("WS URL {ws_url:?}: {e}")))?.path().to_string();
-    let mut req = ws_url.as_str().into_client_request().map_err(|e| unavailable(format!("WS request: {e}")))?;
-    let h = signer.headers("GET", &path);
-    let headers = req.headers_mut();
-    for (name, value) in
-        [(auth::HEADER_KEY, h.key), (auth::HEADER_TIMESTAMP, h.timestamp), (auth::HEADER_SIGNATURE, h.signature)]
-    {
-        let v = HeaderValue::from_str(&value).map_err(|_| unavailable("unencodable auth header"))?;
-        headers.insert(name, v);
-    }
-    let connecting = tokio_tungstenite::connect_async(req);
-    match tokio::time::timeout(cfg.request_timeout, connecting).await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) if resp.status().as_u16() == 401 => {
-            let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default();
-            Err(VenueError::Auth { venue: Venue::Kalshi, message: format!("WebSocket upgrade refused: {body}") })
-        }
-        Ok(Err(e)) => Err(unavailable(format!("WS connect: {e}"))),
-        Err(_) => Err(unavailable("WS connect timed out")),
+    let path = url::Url::parse(&ws_url)
+        .map_err(|e| ws::WsError::Request(format!("WS URL {ws_url:?}: {e}")))?
+        .path()
+        .to_string();
+    let mut req = ws_url.as_str().into_client_request().map_err(|e| ws::WsError::Request(e.to_string()))?;
+    let h = signer.headers("GET", &path).map_err(|e| ws::WsError::Request(e.to_string()))?;
+    ws::set_header(&mut req, "kalshi-access-key", &h.key)?;
+    ws::set_header(&mut req, "kalshi-access-timestamp", &h.timestamp)?;
+    ws::set_header(&mut req, "kalshi-access-signature", &h.signature)?;
+    Ok(req)
+}
+
+/// Open one signed WebSocket (the feeds reconnect through [`ws::run`]).
+pub async fn connect(cfg: &KalshiConfig, signer: &Signer) -> Result<WsStream, VenueError> {
+    let req = signed_request(cfg, signer).map_err(|e| unavailable(e.to_string()))?;
+    ws::connect(req, cfg.request_timeout).await.map_err(|e| match e {
+        e if e.is_auth() => VenueError::Auth { venue: Venue::Kalshi, message: e.to_string() },
+        e => unavailable(e.to_string()),
+    })
+}
+
+/// The connection settings every Kalshi channel shares: Kalshi pings us every
+/// 10 s, so silence past `silence_timeout` is a dead connection.
+pub(crate) fn ws_config(cfg: &KalshiConfig, channel: &'static str, tick: Option<Duration>) -> WsConfig {
+    WsConfig {
+        venue: "kalshi",
+        channel,
+        url: cfg.environment.urls().1,
+        connect_timeout: cfg.request_timeout,
+        keepalive: Keepalive::ServerPings,
+        silence_timeout: cfg.silence_timeout,
+        reconnect: cfg.reconnect,
+        tick,
     }
 }
 
@@ -71,12 +81,6 @@ struct MarketState {
     crossed_since: Option<Instant>,
 }
 
-/// Why a session ended.
-enum End {
-    SinkClosed,
-    Failed(&'static str, String),
-}
-
 /// Stream books for `tickers` into `sink` until it closes.
 pub struct BookFeed {
     cfg: Arc<KalshiConfig>,
@@ -85,8 +89,10 @@ pub struct BookFeed {
     sink: UpdateSink,
     markets: HashMap<String, MarketState>,
     stale_count: i64,
+    session: Session,
 }
 
+#[derive(Default)]
 struct Session {
     next_id: u64,
     /// Subscription id -> channel.
@@ -114,7 +120,7 @@ impl BookFeed {
                 (t.clone(), m)
             })
             .collect();
-        BookFeed { cfg, signer, tickers, sink, markets, stale_count: 0 }
+        BookFeed { cfg, signer, tickers, sink, markets, stale_count: 0, session: Session::default() }
     }
 
     /// Run until the sink closes. Publishes `Stale` for every market first:
@@ -125,53 +131,16 @@ impl BookFeed {
             metrics::BOOK_STALE.with_label_values(&["kalshi"]).inc();
             if !self.publish(MarketUpdate::Feed { market: key(&t), state: FeedState::Stale, venue_ts: now_ms() }).await
             {
-                {
-                    self.finish();
-                    return Ok(());
-                }
+                self.finish();
+                return Ok(());
             }
         }
-        let mut attempt = 0u32;
-        loop {
-            let end = match connect(&self.cfg, &self.signer).await {
-                Ok(ws) => {
-                    let (end, healthy) = self.session(ws).await;
-                    if healthy {
-                        attempt = 0;
-                    }
-                    end
-                }
-                Err(VenueError::Auth { message, .. }) => End::Failed("auth", message),
-                Err(e) => End::Failed("connect", e.to_string()),
-            };
-            match end {
-                End::SinkClosed => {
-                    self.finish();
-                    return Ok(());
-                }
-                End::Failed(reason, detail) => {
-                    metrics::FEED_RECONNECTS.with_label_values(&["kalshi", reason]).inc();
-                    tracing::warn!(reason, detail, attempt, "kalshi market feed lost; reconnecting");
-                    for t in self.tickers.clone() {
-                        if !self.mark_stale(&t).await {
-                            {
-                                self.finish();
-                                return Ok(());
-                            }
-                        }
-                    }
-                    let delay = self.cfg.reconnect.delay(attempt);
-                    attempt = attempt.saturating_add(1);
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.sink.closed() => {
-                            self.finish();
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-        }
+        let tick = (self.cfg.stale_after / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let cfg = ws_config(&self.cfg, "market", Some(tick));
+        let sink = self.sink.clone();
+        ws::run(&cfg, &mut self, async move { sink.closed().await }).await;
+        self.finish();
+        Ok(())
     }
 
     fn finish(&mut self) {
@@ -214,94 +183,19 @@ impl BookFeed {
         self.publish(MarketUpdate::Feed { market: key(ticker), state: FeedState::Stale, venue_ts: now_ms() }).await
     }
 
-    /// Returns (why it ended, whether it got far enough to reset the backoff).
-    async fn session(&mut self, mut ws: Ws) -> (End, bool) {
-        let mut s = Session {
-            next_id: 1,
-            channels: HashMap::new(),
-            last_seq: HashMap::new(),
-            book_sid: None,
-            pending_resync: HashMap::new(),
-            got_snapshot: false,
-        };
-        let subs = [
-            json!({"channels": ["orderbook_delta"], "market_tickers": self.tickers, "use_yes_price": self.cfg.use_yes_price}),
-            json!({"channels": ["ticker"], "market_tickers": self.tickers}),
-            json!({"channels": ["market_lifecycle_v2"]}),
-        ];
-        for params in subs {
-            if let Err(e) = send_cmd(&mut ws, &mut s, "subscribe", params).await {
-                return (End::Failed("send", e), false);
-            }
-        }
-        for m in self.markets.values_mut() {
-            m.resync_since = Some(Instant::now());
-        }
-        let tick = (self.cfg.stale_after / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
-        let mut check = tokio::time::interval(tick);
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // One deadline across loop turns: the periodic check must not reset it.
-        let mut last_frame = Instant::now();
-        let end = loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(last_frame + self.cfg.silence_timeout) => {
-                    break End::Failed("silence", format!("no frame for {:?}", self.cfg.silence_timeout));
-                }
-                frame = ws.next() => {
-                    last_frame = Instant::now();
-                    let frame = match frame {
-                        None => break End::Failed("closed", "stream ended".into()),
-                        Some(Err(e)) => break End::Failed("error", e.to_string()),
-                        Some(Ok(f)) => f,
-                    };
-                    match frame {
-                        Message::Text(t) => {
-                            if let Some(end) = self.on_text(&mut ws, &mut s, t.as_str()).await {
-                                break end;
-                            }
-                        }
-                        Message::Ping(p) => {
-                            if let Err(e) = ws.send(Message::Pong(p)).await {
-                                break End::Failed("send", e.to_string());
-                            }
-                            // The connection is alive and every synced book is
-                            // current, however quiet: vouch for them (consumers
-                            // age books by the last vouch, not the last change).
-                            if !self.vouch().await {
-                                break End::SinkClosed;
-                            }
-                        }
-                        Message::Close(c) => break End::Failed("closed", format!("server closed: {c:?}")),
-                        Message::Binary(b) => {
-                            arbytron_telemetry::malformed(SOURCE, "binary_frame", &String::from_utf8_lossy(&b));
-                        }
-                        Message::Pong(_) | Message::Frame(_) => {}
-                    }
-                }
-                _ = check.tick() => {
-                    if let Some(end) = self.check_staleness(&mut ws, &mut s).await {
-                        break end;
-                    }
-                }
-                _ = self.sink.closed() => break End::SinkClosed,
-            }
-        };
-        if let Err(e) = ws.close(None).await {
-            tracing::debug!(error = %e, "kalshi WebSocket did not close cleanly");
-        }
-        (end, s.got_snapshot)
-    }
-
     /// Books quiet for longer than `stale_after` are re-verified with a fresh
     /// snapshot; a resync that is not answered in that time ends the session.
-    async fn check_staleness(&mut self, ws: &mut Ws, s: &mut Session) -> Option<End> {
+    async fn check_staleness(&mut self, conn: &mut Conn<'_>) -> Option<Flow> {
         let limit = self.cfg.stale_after;
         let grace = limit.min(Duration::from_secs(1));
         let (mut quiet, mut crossed) = (Vec::new(), Vec::new());
         for (t, m) in &self.markets {
             if let Some(since) = m.resync_since {
                 if since.elapsed() > limit {
-                    return Some(End::Failed("resync_timeout", format!("{t}: no snapshot within {limit:?}")));
+                    return Some(Flow::Reconnect(Why::failed(
+                        "resync_timeout",
+                        format!("{t}: no snapshot within {limit:?}"),
+                    )));
                 }
             } else if m.crossed_since.is_some_and(|c| c.elapsed() > grace) {
                 crossed.push(t.clone());
@@ -315,10 +209,10 @@ impl BookFeed {
             }
             for t in &tickers {
                 if !self.mark_stale(t).await {
-                    return Some(End::SinkClosed);
+                    return Some(Flow::Stop);
                 }
             }
-            if let Some(end) = self.resync(ws, s, tickers, reason).await {
+            if let Some(end) = self.resync(conn, tickers, reason).await {
                 return Some(end);
             }
         }
@@ -326,28 +220,22 @@ impl BookFeed {
     }
 
     /// Ask for fresh snapshots of `tickers` on the book subscription.
-    async fn resync(
-        &mut self,
-        ws: &mut Ws,
-        s: &mut Session,
-        tickers: Vec<String>,
-        reason: &'static str,
-    ) -> Option<End> {
+    async fn resync(&mut self, conn: &mut Conn<'_>, tickers: Vec<String>, reason: &'static str) -> Option<Flow> {
         metrics::FEED_RESYNCS.with_label_values(&["kalshi", reason]).inc();
-        let Some(sid) = s.book_sid else {
-            return Some(End::Failed("resync", "no book subscription to resync".into()));
+        let Some(sid) = self.session.book_sid else {
+            return Some(Flow::Reconnect(Why::failed("resync", "no book subscription to resync")));
         };
         for t in &tickers {
             if let Some(m) = self.markets.get_mut(t) {
                 m.resync_since = Some(Instant::now());
             }
         }
-        let id = s.next_id;
+        let id = self.session.next_id;
         let params = json!({"sids": [sid], "action": "get_snapshot", "market_tickers": tickers});
-        if let Err(e) = send_cmd(ws, s, "update_subscription", params).await {
-            return Some(End::Failed("send", e));
+        if let Err(e) = send_cmd(conn, &mut self.session, "update_subscription", params).await {
+            return Some(Flow::Reconnect(Why::failed("send", e)));
         }
-        s.pending_resync.insert(id, tickers);
+        self.session.pending_resync.insert(id, tickers);
         None
     }
 
@@ -360,9 +248,9 @@ impl BookFeed {
         }
     }
 
-    async fn on_gap(&mut self, ws: &mut Ws, s: &mut Session, sid: u64) -> Option<End> {
+    async fn on_gap(&mut self, conn: &mut Conn<'_>, sid: u64) -> Option<Flow> {
         metrics::FEED_GAPS.with_label_values(&["kalshi"]).inc();
-        if Some(sid) != s.book_sid {
+        if Some(sid) != self.session.book_sid {
             // Lifecycle/ticker gaps lose no book state; statuses are re-read on the next discovery.
             tracing::warn!(sid, "kalshi sequence gap on a non-book subscription");
             return None;
@@ -371,13 +259,13 @@ impl BookFeed {
         let tickers = self.tickers.clone();
         for t in &tickers {
             if !self.mark_stale(t).await {
-                return Some(End::SinkClosed);
+                return Some(Flow::Stop);
             }
         }
-        self.resync(ws, s, tickers, "gap").await
+        self.resync(conn, tickers, "gap").await
     }
 
-    async fn on_text(&mut self, ws: &mut Ws, s: &mut Session, text: &str) -> Option<End> {
+    async fn on_message(&mut self, conn: &mut Conn<'_>, text: &str) -> Option<Flow> {
         let msg = match decode::decode(text, self.cfg.use_yes_price) {
             Ok(m) => m,
             Err(e) => {
@@ -389,13 +277,13 @@ impl BookFeed {
         match msg {
             WsMessage::Subscribed { sid, channel, .. } => {
                 if channel == "orderbook_delta" {
-                    s.book_sid = Some(sid);
+                    self.session.book_sid = Some(sid);
                 }
-                s.channels.insert(sid, channel);
+                self.session.channels.insert(sid, channel);
             }
             WsMessage::Ok { sid: Some(sid), seq, .. } | WsMessage::Unsubscribed { sid: Some(sid), seq } => {
-                if Self::gap(s, sid, seq) {
-                    return self.on_gap(ws, s, sid).await;
+                if Self::gap(&mut self.session, sid, seq) {
+                    return self.on_gap(conn, sid).await;
                 }
             }
             WsMessage::Ok { .. } | WsMessage::Unsubscribed { .. } => {}
@@ -403,25 +291,25 @@ impl BookFeed {
                 tracing::warn!(?id, code, msg, "kalshi WebSocket error");
                 // 10 (channel error) and 25 (buffer overflow) are terminal, and a
                 // refused resync leaves books we cannot vouch for: start over.
-                if code == 10 || code == 25 || id.is_some_and(|id| s.pending_resync.contains_key(&id)) {
-                    return Some(End::Failed("server_error", format!("code {code}: {msg}")));
+                if code == 10 || code == 25 || id.is_some_and(|id| self.session.pending_resync.contains_key(&id)) {
+                    return Some(Flow::Reconnect(Why::failed("server_error", format!("code {code}: {msg}"))));
                 }
             }
             WsMessage::Snapshot { id, sid, seq, ticker, yes, no } => {
                 if let Some(id) = id {
-                    s.pending_resync.remove(&id);
+                    self.session.pending_resync.remove(&id);
                 }
-                if Self::gap(s, sid, seq)
-                    && let Some(end) = self.on_gap(ws, s, sid).await
+                if Self::gap(&mut self.session, sid, seq)
+                    && let Some(end) = self.on_gap(conn, sid).await
                 {
                     return Some(end);
                 }
-                s.got_snapshot = true;
+                self.session.got_snapshot = true;
                 return self.on_snapshot(&ticker, &yes, &no).await;
             }
             WsMessage::Delta { sid, seq, ticker, side, price, delta, ts_ms } => {
-                if Self::gap(s, sid, seq) {
-                    return self.on_gap(ws, s, sid).await;
+                if Self::gap(&mut self.session, sid, seq) {
+                    return self.on_gap(conn, sid).await;
                 }
                 if let Some(ts) = ts_ms {
                     metrics::FEED_LAG
@@ -435,17 +323,17 @@ impl BookFeed {
                     arbytron_telemetry::malformed(SOURCE, "bad_level", text);
                     tracing::warn!(ticker, error = %e, "bad kalshi delta; resyncing book");
                     if !self.mark_stale(&ticker).await {
-                        return Some(End::SinkClosed);
+                        return Some(Flow::Stop);
                     }
-                    return self.resync(ws, s, vec![ticker], "bad_delta").await;
+                    return self.resync(conn, vec![ticker], "bad_delta").await;
                 }
                 m.last_update = Instant::now();
                 return self.publish_book(&ticker, ts_ms.unwrap_or_else(now_ms)).await;
             }
             WsMessage::Lifecycle { sid, seq, ticker, event_type, result, deactivated } => {
                 if let Some(sid) = sid
-                    && Self::gap(s, sid, seq)
-                    && let Some(end) = self.on_gap(ws, s, sid).await
+                    && Self::gap(&mut self.session, sid, seq)
+                    && let Some(end) = self.on_gap(conn, sid).await
                 {
                     return Some(end);
                 }
@@ -472,7 +360,7 @@ impl BookFeed {
                 if let Some(status) = status
                     && !self.publish(MarketUpdate::Status { market: key(&ticker), status, venue_ts: now_ms() }).await
                 {
-                    return Some(End::SinkClosed);
+                    return Some(Flow::Stop);
                 }
             }
             WsMessage::Ticker { ts_ms, .. } => {
@@ -483,8 +371,8 @@ impl BookFeed {
                 }
             }
             WsMessage::Other { sid: Some(sid), seq, .. } => {
-                if Self::gap(s, sid, seq) {
-                    return self.on_gap(ws, s, sid).await;
+                if Self::gap(&mut self.session, sid, seq) {
+                    return self.on_gap(conn, sid).await;
                 }
             }
             WsMessage::Fill(_) | WsMessage::Other { .. } => {}
@@ -497,7 +385,7 @@ impl BookFeed {
         ticker: &str,
         yes: &[(arbytron_model::Price, arbytron_model::Qty)],
         no: &[(arbytron_model::Price, arbytron_model::Qty)],
-    ) -> Option<End> {
+    ) -> Option<Flow> {
         let m = self.markets.get_mut(ticker)?;
         match LocalBook::from_snapshot(yes, no) {
             Ok(b) => {
@@ -523,7 +411,7 @@ impl BookFeed {
         let was_fresh = m.fresh;
         m.fresh = true;
         if !self.publish(MarketUpdate::Book { market: key(ticker), book, venue_ts: now_ms() }).await {
-            return Some(End::SinkClosed);
+            return Some(Flow::Stop);
         }
         if !was_fresh {
             self.stale_count -= 1;
@@ -532,7 +420,7 @@ impl BookFeed {
                 .publish(MarketUpdate::Feed { market: key(ticker), state: FeedState::Fresh, venue_ts: now_ms() })
                 .await
             {
-                return Some(End::SinkClosed);
+                return Some(Flow::Stop);
             }
         }
         None
@@ -540,7 +428,7 @@ impl BookFeed {
 
     /// Publish a synced book after a change; a crossed book is withheld (and
     /// the market reported stale) until a later delta uncrosses it.
-    async fn publish_book(&mut self, ticker: &str, venue_ts: i64) -> Option<End> {
+    async fn publish_book(&mut self, ticker: &str, venue_ts: i64) -> Option<Flow> {
         let depth = self.cfg.book_depth;
         let m = self.markets.get_mut(ticker)?;
         let local = m.book.as_ref()?;
@@ -550,14 +438,14 @@ impl BookFeed {
                 let became_fresh = !m.fresh;
                 m.fresh = true;
                 if !self.publish(MarketUpdate::Book { market: key(ticker), book, venue_ts }).await {
-                    return Some(End::SinkClosed);
+                    return Some(Flow::Stop);
                 }
                 if became_fresh {
                     self.stale_count -= 1;
                     metrics::BOOK_STALE.with_label_values(&["kalshi"]).dec();
                     let fresh = MarketUpdate::Feed { market: key(ticker), state: FeedState::Fresh, venue_ts: now_ms() };
                     if !self.publish(fresh).await {
-                        return Some(End::SinkClosed);
+                        return Some(Flow::Stop);
                     }
                 }
                 None
@@ -573,7 +461,7 @@ impl BookFeed {
                     metrics::BOOK_STALE.with_label_values(&["kalshi"]).inc();
                     let stale = MarketUpdate::Feed { market: key(ticker), state: FeedState::Stale, venue_ts: now_ms() };
                     if !self.publish(stale).await {
-                        return Some(End::SinkClosed);
+                        return Some(Flow::Stop);
                     }
                 }
                 None
@@ -586,9 +474,60 @@ fn key(ticker: &str) -> MarketKey {
     MarketKey::new(Venue::Kalshi, ticker)
 }
 
-async fn send_cmd(ws: &mut Ws, s: &mut Session, cmd: &str, params: serde_json::Value) -> Result<(), String> {
+async fn send_cmd(conn: &mut Conn<'_>, s: &mut Session, cmd: &str, params: serde_json::Value) -> Result<(), String> {
     let id = s.next_id;
     s.next_id += 1;
     let text = json!({"id": id, "cmd": cmd, "params": params}).to_string();
-    ws.send(Message::text(text)).await.map_err(|e| e.to_string())
+    conn.send_text(text).await.map_err(|e| e.to_string())
+}
+
+impl ws::Handler for BookFeed {
+    fn request(&mut self, _url: &str) -> Result<Request, ws::WsError> {
+        signed_request(&self.cfg, &self.signer)
+    }
+
+    async fn on_open(&mut self, conn: &mut Conn<'_>) -> Flow {
+        self.session = Session { next_id: 1, ..Session::default() };
+        let subs = [
+            json!({"channels": ["orderbook_delta"], "market_tickers": self.tickers, "use_yes_price": self.cfg.use_yes_price}),
+            json!({"channels": ["ticker"], "market_tickers": self.tickers}),
+            json!({"channels": ["market_lifecycle_v2"]}),
+        ];
+        for params in subs {
+            if let Err(e) = send_cmd(conn, &mut self.session, "subscribe", params).await {
+                return Flow::Reconnect(Why::failed("send", e));
+            }
+        }
+        for m in self.markets.values_mut() {
+            m.resync_since = Some(Instant::now());
+        }
+        Flow::Continue
+    }
+
+    async fn on_text(&mut self, text: &str, conn: &mut Conn<'_>) -> Flow {
+        let flow = self.on_message(conn, text).await.unwrap_or(Flow::Continue);
+        if self.session.got_snapshot {
+            conn.healthy();
+        }
+        flow
+    }
+
+    /// A server ping: the connection is alive and every synced book is
+    /// current, however quiet (consumers age books by the last vouch).
+    async fn on_alive(&mut self) -> Flow {
+        if self.vouch().await { Flow::Continue } else { Flow::Stop }
+    }
+
+    async fn on_tick(&mut self, conn: &mut Conn<'_>) -> Flow {
+        self.check_staleness(conn).await.unwrap_or(Flow::Continue)
+    }
+
+    async fn on_disconnect(&mut self, _why: &Why) -> Flow {
+        for t in self.tickers.clone() {
+            if !self.mark_stale(&t).await {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
 }

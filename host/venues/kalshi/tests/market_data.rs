@@ -198,7 +198,7 @@ async fn silence_and_quiet_books_are_detected() {
     let k = Arc::new(Kalshi::new(cfg).unwrap());
     let (rec, _t) = stream(k.clone(), &[t]);
     wait_for(20, "first snapshot", async || rec.state(&key(t)) == Some(FeedState::Fresh)).await;
-    let reconnects = |r: &str| arbytron_kalshi::metrics::FEED_RECONNECTS.with_label_values(&["kalshi", r]).get();
+    let reconnects = |r: &str| arbytron_integration::ws::RECONNECTS.with_label_values(&["kalshi", "market", r]).get();
     let resyncs = || arbytron_kalshi::metrics::FEED_RESYNCS.with_label_values(&["kalshi", "quiet"]).get();
     let quiet_before = resyncs();
     // A quiet book is re-verified with a fresh snapshot rather than trusted forever.

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbytron_kalshi::{Kalshi, KalshiConfig, KeySource, RateLimits};
+use arbytron_kalshi::{Kalshi, KalshiConfig, RateLimits, SecretSource};
 use arbytron_model::venue::{Action, ExecutionVenue, MarketFeed, OrderRequest, OrderStatus, TimeInForce, VenueError};
 use arbytron_model::{FeeSchedule, Money, Price, Qty, Side};
 use arbytron_sim::kalshi::MarketSpec;
@@ -229,13 +229,13 @@ async fn bad_signatures_are_rejected() {
     let h = start(opts()).await;
     // Key B's private key presented as key A: the signature does not verify.
     let mut cfg = config(&h);
-    cfg.private_key = KeySource::Path(fixture("test_key_b.pkcs1.pem"));
+    cfg.private_key = SecretSource::File(fixture("test_key_b.pkcs1.pem"));
     let k = Kalshi::new(cfg).unwrap();
     let e = k.balance().await.unwrap_err();
     assert!(matches!(&e, VenueError::Auth { message, .. } if message.contains("authentication_error")), "{e:?}");
     let e = arbytron_kalshi::ws::connect(
         k.config(),
-        &arbytron_kalshi::Signer::load("test-key-a", &KeySource::Path(fixture("test_key_b.pkcs1.pem"))).unwrap(),
+        &arbytron_kalshi::Signer::load("test-key-a", &SecretSource::File(fixture("test_key_b.pkcs1.pem"))).unwrap(),
     )
     .await
     .unwrap_err();
@@ -243,7 +243,7 @@ async fn bad_signatures_are_rejected() {
     // Key B (PKCS#1) under its own id works.
     let mut cfg: KalshiConfig = config(&h);
     cfg.key_id = KEY_B.into();
-    cfg.private_key = KeySource::Pem(arbytron_telemetry::Secret::new(read_fixture("test_key_b.pkcs1.pem")));
+    cfg.private_key = SecretSource::Value(arbytron_integration::Secret::new(read_fixture("test_key_b.pkcs1.pem")));
     assert_eq!(Kalshi::new(cfg).unwrap().balance().await.unwrap(), Money::from_dollars(10_000));
     h.shutdown().await;
 }

@@ -6,12 +6,12 @@ use std::hint::black_box;
 use alloy::primitives::{B256, U256};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+use arbytron_integration::Secret;
 use arbytron_model::{FeeSchedule, MarketInfo, MarketKey, MarketStatus, Price, Qty, VenueRefs};
 use arbytron_polymarket::amounts::{OrderSide, TickSize, limit_amounts};
 use arbytron_polymarket::feed::ShardState;
 use arbytron_polymarket::markets::{Registry, VENUE};
 use arbytron_polymarket::signing::{Exchanges, OrderArgs, OrderSigner, SignatureType};
-use arbytron_telemetry::Secret;
 
 const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const YES: &str = "71321045679252212594626385532706912750332728571942532289631379312455583992563";

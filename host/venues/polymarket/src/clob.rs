@@ -9,7 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 
-use arbytron_telemetry::Secret;
+use arbytron_integration::Secret;
 
 use crate::amounts::{Amounts, OrderSide};
 use crate::error::PolyError;

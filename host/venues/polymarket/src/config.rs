@@ -1,38 +1,12 @@
 //! Connector configuration: where the venue is, which markets, which account.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::primitives::Address;
-use arbytron_telemetry::Secret;
+pub use arbytron_integration::{Backoff, SecretSource};
 
 use crate::error::PolyError;
 use crate::signing::{ApiCreds, Exchanges, POLYGON, SignatureType};
-
-/// Where a secret comes from. Secrets are never put in config files themselves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SecretSource {
-    /// An environment variable's value.
-    Env(String),
-    /// A file's contents (trailing whitespace trimmed).
-    File(PathBuf),
-    /// Already in memory (tests, or a secret manager that handed it over).
-    Value(Secret),
-}
-
-impl SecretSource {
-    pub fn load(&self) -> Result<Secret, PolyError> {
-        match self {
-            SecretSource::Env(name) => std::env::var(name)
-                .map(|v| Secret::new(v.trim().to_string()))
-                .map_err(|_| PolyError::Config(format!("environment variable {name} is not set"))),
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|v| Secret::new(v.trim().to_string()))
-                .map_err(|e| PolyError::Config(format!("cannot read secret file {}: {e}", path.display()))),
-            SecretSource::Value(s) => Ok(s.clone()),
-        }
-    }
-}
 
 /// Which markets `discover` returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,8 +65,8 @@ pub struct Config {
     pub ping_interval: Duration,
     /// A subscribed connection that sends nothing (not even PONG) for this long is dead.
     pub silence_timeout: Duration,
-    pub reconnect_min: Duration,
-    pub reconnect_max: Duration,
+    /// Reconnect delays after a failed or closed connection (silence and resyncs reconnect at once).
+    pub reconnect: Backoff,
     /// Levels a side kept in published books.
     pub book_depth: usize,
     pub request_timeout: Duration,
@@ -116,8 +90,7 @@ impl Default for Config {
             assets_per_connection: 500,
             ping_interval: Duration::from_secs(10),
             silence_timeout: Duration::from_secs(30),
-            reconnect_min: Duration::from_secs(1),
-            reconnect_max: Duration::from_secs(60),
+            reconnect: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
             book_depth: 50,
             request_timeout: Duration::from_secs(10),
             post_only_window: Duration::from_secs(120),
@@ -143,17 +116,10 @@ impl Config {
 mod tests {
     use super::*;
 
+    use arbytron_integration::Secret;
+
     #[test]
-    fn secrets_load_from_files_and_env_and_never_print() {
-        let path = std::env::temp_dir().join(format!("arbytron-pm-secret-{}", std::process::id()));
-        std::fs::write(&path, "0xabc\n").unwrap();
-        let s = SecretSource::File(path.clone()).load().unwrap();
-        assert_eq!(s.expose(), "0xabc");
-        assert_eq!(format!("{s:?}"), "[redacted]");
-        std::fs::remove_file(&path).unwrap();
-        assert!(matches!(SecretSource::File(path).load(), Err(PolyError::Config(_))));
-        let missing = SecretSource::Env("ARBYTRON_PM_SURELY_UNSET_VARIABLE".into()).load();
-        assert!(matches!(missing, Err(PolyError::Config(m)) if m.contains("ARBYTRON_PM_SURELY_UNSET_VARIABLE")));
+    fn half_configured_credentials_are_refused() {
         let partial = AccountConfig {
             private_key: SecretSource::Value(Secret::new("k")),
             signature_type: SignatureType::Eoa,

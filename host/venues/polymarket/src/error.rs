@@ -36,6 +36,12 @@ pub enum PolyError {
     Config(String),
 }
 
+impl From<arbytron_integration::SecretError> for PolyError {
+    fn from(e: arbytron_integration::SecretError) -> PolyError {
+        PolyError::Config(e.to_string())
+    }
+}
+
 impl PolyError {
     /// The venue's error text when it sent one (`order_version_mismatch`, ...).
     pub fn api_message(&self) -> Option<&str> {

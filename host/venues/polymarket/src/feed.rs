@@ -5,14 +5,14 @@
 //! [`crate::Config::silence_timeout`] (we PING every
 //! [`crate::Config::ping_interval`], so a live one always answers) is treated
 //! as dead: its books are published stale, and it is replaced by a fresh,
-//! resubscribed connection whose snapshots make them fresh again.
+//! resubscribed connection whose snapshots make them fresh again. The
+//! connection's life is the integration layer's [`ws::run`]; a shard is its
+//! [`ws::Handler`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
-use tokio::time::{Instant, sleep, sleep_until};
-use tokio_tungstenite::tungstenite::Message;
+use arbytron_integration::ws::{self, Conn, Flow, Keepalive, Why, WsConfig};
 
 use arbytron_model::venue::UpdateSink;
 use arbytron_model::{FeedState, MarketKey, MarketStatus, MarketUpdate, Side};
@@ -26,30 +26,6 @@ use crate::metrics;
 use crate::wire::{MarketEvent, WirePriceChangeMsg, decode_events, timestamp_ms};
 
 const SOURCE: &str = "polymarket-ws-market";
-
-/// Why a connection ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    /// Nobody listens any more: stop for good.
-    SinkClosed,
-    Silent,
-    Closed,
-    Error,
-    /// A book can no longer be trusted (bad delta): start over from snapshots.
-    Resync,
-}
-
-impl End {
-    fn reason(&self) -> &'static str {
-        match self {
-            End::SinkClosed => "sink_closed",
-            End::Silent => "silent",
-            End::Closed => "closed",
-            End::Error => "error",
-            End::Resync => "resync",
-        }
-    }
-}
 
 /// Books of one shard and what has been published about them.
 pub struct ShardState {
@@ -206,111 +182,90 @@ pub fn subscribe_message(tokens: &[String]) -> String {
     .to_string()
 }
 
-async fn publish(sink: &UpdateSink, out: &mut Vec<MarketUpdate>) -> Result<(), End> {
-    for u in out.drain(..) {
-        sink.send(u).await.map_err(|_| End::SinkClosed)?;
+/// One shard's connection, as a WebSocket handler.
+struct Shard {
+    state: ShardState,
+    tokens: Vec<String>,
+    sink: UpdateSink,
+    out: Vec<MarketUpdate>,
+}
+
+impl Shard {
+    /// Hand on what the last frame produced; `false` once nobody listens.
+    async fn publish(&mut self) -> bool {
+        for u in self.out.drain(..) {
+            if self.sink.send(u).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
-    Ok(())
+
+    fn count_stale(&self) {
+        let stale = self.tokens.len().saturating_sub(self.state.fresh.len());
+        metrics::STALE_BOOKS.with_label_values(&[&self.state.shard]).set(i64::try_from(stale).unwrap_or(i64::MAX));
+    }
+}
+
+impl ws::Handler for Shard {
+    async fn on_open(&mut self, conn: &mut Conn<'_>) -> Flow {
+        match conn.send_text(subscribe_message(&self.tokens)).await {
+            Ok(()) => {
+                conn.healthy();
+                Flow::Continue
+            }
+            Err(e) => Flow::Reconnect(Why::failed("send", e.to_string())),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str, _conn: &mut Conn<'_>) -> Flow {
+        let applied = self.state.on_text(text, &mut self.out);
+        if !self.publish().await {
+            return Flow::Stop;
+        }
+        if let Err(reason) = applied {
+            // A book we can no longer trust: start over from fresh snapshots.
+            arbytron_telemetry::malformed(SOURCE, "book", &reason);
+            return Flow::Reconnect(Why::restart("resync", reason));
+        }
+        self.count_stale();
+        Flow::Continue
+    }
+
+    fn is_heartbeat(&self, text: &str) -> bool {
+        crate::wire::is_heartbeat(text)
+    }
+
+    /// The connection answered our PING: every book it keeps in sync is current.
+    async fn on_alive(&mut self) -> Flow {
+        self.state.vouch(&mut self.out);
+        if self.publish().await { Flow::Continue } else { Flow::Stop }
+    }
+
+    async fn on_disconnect(&mut self, _why: &Why) -> Flow {
+        self.state.mark_stale(&mut self.out);
+        self.count_stale();
+        if self.publish().await { Flow::Continue } else { Flow::Stop }
+    }
 }
 
 /// Run one shard until the sink closes: connect, subscribe, keep books,
-/// reconnect with backoff on silence, errors or closes.
-pub async fn run_shard(cfg: Config, mut state: ShardState, sink: UpdateSink) {
-    let url = format!("{}/ws/market", cfg.ws_url);
+/// reconnect (with backoff after failures) on silence, errors or closes.
+pub async fn run_shard(cfg: Config, state: ShardState, sink: UpdateSink) {
+    let ws_cfg = WsConfig {
+        venue: "polymarket",
+        channel: "market",
+        url: format!("{}/ws/market", cfg.ws_url),
+        connect_timeout: cfg.request_timeout,
+        keepalive: Keepalive::Text { every: cfg.ping_interval, message: "PING" },
+        silence_timeout: cfg.silence_timeout,
+        reconnect: cfg.reconnect,
+        tick: None,
+    };
     let tokens: Vec<String> = state.tokens.iter().cloned().collect();
-    let mut backoff = cfg.reconnect_min;
-    let mut out = Vec::new();
-    loop {
-        if sink.is_closed() {
-            return;
-        }
-        let end = match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => {
-                metrics::WS_CONNECTIONS.with_label_values(&["market"]).inc();
-                let end = session(&cfg, ws, &tokens, &mut state, &sink, &mut out).await;
-                metrics::WS_CONNECTIONS.with_label_values(&["market"]).dec();
-                end
-            }
-            Err(e) => {
-                tracing::warn!(shard = %state.shard, error = %e, "market channel connect failed");
-                End::Error
-            }
-        };
-        if end == End::SinkClosed {
-            return;
-        }
-        metrics::WS_RECONNECTS.with_label_values(&["market", end.reason()]).inc();
-        tracing::warn!(shard = %state.shard, reason = end.reason(), "market channel lost; books stale, reconnecting");
-        state.mark_stale(&mut out);
-        metrics::STALE_BOOKS.with_label_values(&[&state.shard]).set(tokens.len() as i64);
-        if publish(&sink, &mut out).await.is_err() {
-            return;
-        }
-        // A silent or resyncing connection is replaced at once; failures back off.
-        if matches!(end, End::Error | End::Closed) {
-            sleep(backoff).await;
-            backoff = (backoff * 2).min(cfg.reconnect_max);
-        } else {
-            backoff = cfg.reconnect_min;
-        }
-    }
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn session(
-    cfg: &Config,
-    ws: Ws,
-    tokens: &[String],
-    state: &mut ShardState,
-    sink: &UpdateSink,
-    out: &mut Vec<MarketUpdate>,
-) -> End {
-    let (mut tx, mut rx) = ws.split();
-    if tx.send(Message::text(subscribe_message(tokens))).await.is_err() {
-        return End::Error;
-    }
-    let mut ping = tokio::time::interval(cfg.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
-    let mut deadline = Instant::now() + cfg.silence_timeout;
-    loop {
-        tokio::select! {
-            _ = sink.closed() => return End::SinkClosed,
-            _ = sleep_until(deadline) => return End::Silent,
-            _ = ping.tick() => {
-                if tx.send(Message::text("PING")).await.is_err() {
-                    return End::Closed;
-                }
-            }
-            frame = rx.next() => {
-                deadline = Instant::now() + cfg.silence_timeout;
-                match frame {
-                    None => return End::Closed,
-                    Some(Err(_)) => return End::Error,
-                    Some(Ok(Message::Text(text))) => {
-                        if crate::wire::is_heartbeat(text.as_str()) {
-                            state.vouch(out);
-                        }
-                        if let Err(reason) = state.on_text(text.as_str(), out) {
-                            arbytron_telemetry::malformed(SOURCE, "book", &reason);
-                            return match publish(sink, out).await {
-                                Ok(()) => End::Resync,
-                                Err(end) => end,
-                            };
-                        }
-                        if let Err(end) = publish(sink, out).await {
-                            return end;
-                        }
-                        let live = state.fresh.len() as i64;
-                        metrics::STALE_BOOKS.with_label_values(&[&state.shard]).set(tokens.len() as i64 - live);
-                    }
-                    Some(Ok(Message::Close(_))) => return End::Closed,
-                    Some(Ok(_)) => {}
-                }
-            }
-        }
-    }
+    let watch = sink.clone();
+    let mut shard = Shard { state, tokens, sink, out: Vec::new() };
+    ws::run(&ws_cfg, &mut shard, async move { watch.closed().await }).await;
 }
 
 /// Split tokens into connections of at most `per_connection`.

@@ -11,11 +11,8 @@ use crate::metrics;
 use crate::wire::ErrorBody;
 
 pub fn client(timeout: Duration) -> Result<reqwest::Client, PolyError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| PolyError::Config(format!("http client: {e}")))
+    arbytron_integration::http::client(&arbytron_integration::http::HttpConfig::with_timeout(timeout))
+        .map_err(|e| PolyError::Config(e.to_string()))
 }
 
 /// Send and decode. `endpoint` labels metrics (a path template, never ids).
@@ -35,11 +32,7 @@ pub async fn send_text(req: RequestBuilder, method: &Method, endpoint: &str) -> 
         PolyError::Network(format!("{endpoint}: {e}"))
     })?;
     let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let retry_after = arbytron_integration::http::retry_after(resp.headers());
     let text = resp.text().await.map_err(|e| PolyError::Network(format!("{endpoint}: reading body: {e}")))?;
     timer.observe_duration();
     if status.is_success() {
@@ -50,12 +43,14 @@ pub async fn send_text(req: RequestBuilder, method: &Method, endpoint: &str) -> 
 }
 
 /// The venue's `{"error": "..."}` body, or the raw text, as an error.
-pub fn status_error(status: StatusCode, retry_after_s: Option<u64>, body: &str) -> PolyError {
+pub fn status_error(status: StatusCode, retry_after: Option<Duration>, body: &str) -> PolyError {
     let message = serde_json::from_str::<ErrorBody>(body)
         .map(|b| b.error)
         .unwrap_or_else(|_| arbytron_telemetry::truncate(body.trim(), 200));
     match status.as_u16() {
-        425 => PolyError::EngineRestart { retry_after_ms: retry_after_s.unwrap_or(1).saturating_mul(1000) },
+        425 => PolyError::EngineRestart {
+            retry_after_ms: retry_after.map_or(1000, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        },
         429 => PolyError::RateLimited(message),
         401 | 403 => PolyError::Auth(message),
         s if status.is_server_error() => PolyError::Network(format!("{s}: {message}")),
@@ -65,10 +60,10 @@ pub fn status_error(status: StatusCode, retry_after_s: Option<u64>, body: &str) 
 
 /// Unix seconds now, for `POLY_TIMESTAMP`.
 pub fn unix_seconds() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    u64::try_from(arbytron_integration::now_ms() / 1000).unwrap_or(0)
 }
 
 /// Unix milliseconds now.
 pub fn unix_millis() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    arbytron_integration::now_ms()
 }

@@ -17,18 +17,6 @@ pub static WS_MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec("arbytron_polymarket_ws_messages_total", "Polymarket WebSocket events applied", &["channel", "event"])
 });
 
-pub static WS_RECONNECTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "arbytron_polymarket_ws_reconnects_total",
-        "Polymarket WebSocket reconnects, by reason",
-        &["channel", "reason"],
-    )
-});
-
-pub static WS_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    gauge_vec("arbytron_polymarket_ws_connections", "Open Polymarket WebSocket connections", &["channel"])
-});
-
 pub static STALE_BOOKS: LazyLock<IntGaugeVec> =
     LazyLock::new(|| gauge_vec("arbytron_polymarket_stale_books", "Polymarket books currently stale", &["shard"]));
 

@@ -10,7 +10,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use arbytron_telemetry::Secret;
+use arbytron_integration::Secret;
 
 use crate::amounts::{Amounts, OrderSide};
 

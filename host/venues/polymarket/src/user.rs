@@ -8,10 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
+use arbytron_integration::ws::{self, Conn, Flow, Keepalive, Why, WsConfig};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep, sleep_until};
-use tokio_tungstenite::tungstenite::Message;
 
 use arbytron_model::venue::{Action, FillEvent, FillState, VenuePosition};
 use arbytron_model::{FeeSchedule, MarketKey, Money, Price, Qty, Side};
@@ -306,6 +304,49 @@ pub fn decode_user_frame(text: &str, api_key: &str, maker: Option<&str>, registr
     out
 }
 
+/// The user channel as a WebSocket handler.
+struct UserChannel {
+    creds: ApiCreds,
+    maker: String,
+    clob: Arc<ClobClient>,
+    registry: Arc<Registry>,
+    tx: mpsc::Sender<FillEvent>,
+    first: bool,
+}
+
+impl ws::Handler for UserChannel {
+    async fn on_open(&mut self, conn: &mut Conn<'_>) -> Flow {
+        if let Err(e) = conn.send_text(subscribe_message(&self.creds, &[])).await {
+            return Flow::Reconnect(Why::failed("send", e.to_string()));
+        }
+        // State changes that happened while we were away.
+        if !self.first {
+            catch_up(&self.clob, &self.creds.api_key, &self.maker, &self.registry, &self.tx).await;
+        }
+        self.first = false;
+        conn.healthy();
+        Flow::Continue
+    }
+
+    async fn on_text(&mut self, text: &str, _conn: &mut Conn<'_>) -> Flow {
+        for f in decode_user_frame(text, &self.creds.api_key, Some(&self.maker), &self.registry) {
+            metrics::FILLS.with_label_values(&[state_label(f.state)]).inc();
+            if self.tx.send(f).await.is_err() {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn is_heartbeat(&self, text: &str) -> bool {
+        crate::wire::is_heartbeat(text)
+    }
+
+    async fn on_disconnect(&mut self, _why: &Why) -> Flow {
+        if self.tx.is_closed() { Flow::Stop } else { Flow::Continue }
+    }
+}
+
 /// Stream our fills into `tx` until it closes; on every reconnect, catch up
 /// from `/data/trades` so no state change is lost while disconnected.
 pub async fn run_user_channel(
@@ -316,63 +357,19 @@ pub async fn run_user_channel(
     registry: Arc<Registry>,
     tx: mpsc::Sender<FillEvent>,
 ) {
-    let url = format!("{}/ws/user", cfg.ws_url);
-    let mut backoff = cfg.reconnect_min;
-    let mut first = true;
-    loop {
-        if tx.is_closed() {
-            return;
-        }
-        let reason = match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => {
-                metrics::WS_CONNECTIONS.with_label_values(&["user"]).inc();
-                let (mut wtx, mut wrx) = ws.split();
-                let mut reason = "closed";
-                if wtx.send(Message::text(subscribe_message(&creds, &[]))).await.is_ok() {
-                    if !first {
-                        catch_up(&clob, &creds.api_key, &maker, &registry, &tx).await;
-                    }
-                    first = false;
-                    backoff = cfg.reconnect_min;
-                    let mut ping = tokio::time::interval(cfg.ping_interval);
-                    ping.tick().await;
-                    let mut deadline = Instant::now() + cfg.silence_timeout;
-                    reason = loop {
-                        tokio::select! {
-                            _ = tx.closed() => return,
-                            _ = sleep_until(deadline) => break "silent",
-                            _ = ping.tick() => {
-                                if wtx.send(Message::text("PING")).await.is_err() { break "closed"; }
-                            }
-                            frame = wrx.next() => {
-                                deadline = Instant::now() + cfg.silence_timeout;
-                                match frame {
-                                    None | Some(Ok(Message::Close(_))) => break "closed",
-                                    Some(Err(_)) => break "error",
-                                    Some(Ok(Message::Text(text))) => {
-                                        for f in decode_user_frame(text.as_str(), &creds.api_key, Some(&maker), &registry) {
-                                            metrics::FILLS.with_label_values(&[state_label(f.state)]).inc();
-                                            if tx.send(f).await.is_err() { return; }
-                                        }
-                                    }
-                                    Some(Ok(_)) => {}
-                                }
-                            }
-                        }
-                    };
-                }
-                metrics::WS_CONNECTIONS.with_label_values(&["user"]).dec();
-                reason
-            }
-            Err(_) => "error",
-        };
-        metrics::WS_RECONNECTS.with_label_values(&["user", reason]).inc();
-        tracing::warn!(reason, "user channel lost; reconnecting");
-        if reason != "silent" {
-            sleep(backoff).await;
-            backoff = (backoff * 2).min(cfg.reconnect_max);
-        }
-    }
+    let ws_cfg = WsConfig {
+        venue: "polymarket",
+        channel: "user",
+        url: format!("{}/ws/user", cfg.ws_url),
+        connect_timeout: cfg.request_timeout,
+        keepalive: Keepalive::Text { every: cfg.ping_interval, message: "PING" },
+        silence_timeout: cfg.silence_timeout,
+        reconnect: cfg.reconnect,
+        tick: None,
+    };
+    let watch = tx.clone();
+    let mut channel = UserChannel { creds, maker, clob, registry, tx, first: true };
+    ws::run(&ws_cfg, &mut channel, async move { watch.closed().await }).await;
 }
 
 async fn catch_up(clob: &ClobClient, api_key: &str, maker: &str, registry: &Registry, tx: &mpsc::Sender<FillEvent>) {

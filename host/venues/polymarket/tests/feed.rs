@@ -75,7 +75,7 @@ async fn ws_books_equal_rest_books_after_10000_random_changes() {
     }
     assert!(changes >= 10_000, "only {changes} changes made");
     let clob = ClobClient::new(
-        reqwest::Client::new(),
+        arbytron_integration::http::client(&Default::default()).unwrap(),
         &w.sim.clob_url(),
         None,
         None,
@@ -149,7 +149,7 @@ async fn a_silent_connection_is_detected_marked_stale_and_healed() {
     assert_eq!(stale.len(), keys.len(), "every book on a frozen connection was marked stale");
     // After healing, the moved book matches REST.
     let clob = ClobClient::new(
-        reqwest::Client::new(),
+        arbytron_integration::http::client(&Default::default()).unwrap(),
         &w.sim.clob_url(),
         None,
         None,
@@ -160,7 +160,7 @@ async fn a_silent_connection_is_detected_marked_stale_and_healed() {
     let m = &w.markets[0];
     target.insert(m.key.clone(), rest_book(&clob, m.refs.yes_token.as_deref().unwrap(), w.cfg.book_depth).await);
     converge(&mut rx, &mut latest, &target).await;
-    let reconnects = arbytron_polymarket::metrics::WS_RECONNECTS.with_label_values(&["market", "silent"]).get();
+    let reconnects = arbytron_integration::ws::RECONNECTS.with_label_values(&["polymarket", "market", "silence"]).get();
     assert!(reconnects >= 2, "both shards reconnected after silence (saw {reconnects})");
     drop(rx);
     let _ = task.await;

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256};
+use arbytron_integration::Secret;
 use arbytron_model::venue::{Action, ExecutionVenue, OrderRequest, OrderStatus, TimeInForce, VenueError};
 use arbytron_model::{MarketInfo, Money, Price, Qty, Side};
 use arbytron_polymarket::amounts::{OrderSide, TickSize, limit_amounts};
@@ -15,7 +16,6 @@ use arbytron_polymarket::signing::{Exchanges, OrderSigner, SignatureType};
 use arbytron_polymarket::{ClobClient, OrderType, PlaceRequest, PolyError, PolymarketVenue};
 use arbytron_sim::polymarket::{Account, DEMO_ADDRESS, DEMO_PRIVATE_KEY, demo_account};
 use arbytron_sim::scenario::Fault;
-use arbytron_telemetry::Secret;
 
 use common::*;
 
@@ -155,7 +155,7 @@ async fn post_raw(base: &str, clob: &ClobClient, body: serde_json::Value) -> Res
     let headers =
         arbytron_polymarket::signing::l2_headers(DEMO_ADDRESS, &creds, ts, "POST", "/order", Some(&text)).unwrap();
     let url = format!("{base}/order");
-    let mut req = reqwest::Client::new().post(url).body(text);
+    let mut req = arbytron_integration::http::client(&Default::default()).unwrap().post(url).body(text);
     for (k, v) in headers {
         req = req.header(k, v);
     }
@@ -238,7 +238,7 @@ async fn the_venue_accepts_signed_orders_and_refuses_tampered_ones() {
     let mut creds = clob.creds().unwrap();
     creds.secret = Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
     let tampered = ClobClient::new(
-        reqwest::Client::new(),
+        arbytron_integration::http::client(&Default::default()).unwrap(),
         &w.sim.clob_url(),
         Some(demo_signer(SignatureType::Eoa, None)),
         Some(creds),

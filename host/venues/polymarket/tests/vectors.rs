@@ -5,12 +5,12 @@
 use alloy::primitives::{Address, B256, U256, address};
 use alloy::sol_types::SolStruct;
 
+use arbytron_integration::Secret;
 use arbytron_polymarket::amounts::{Amounts, OrderSide, TickSize, limit_amounts};
 use arbytron_polymarket::signing::{
     EXCHANGE_V2, Exchanges, Order, OrderArgs, OrderSigner, POLYGON, SignatureType, exchange_domain, hmac_signature,
 };
 use arbytron_sdk::{Price, Qty};
-use arbytron_telemetry::Secret;
 
 /// The well-known Anvil test key used by Polymarket's own client tests.
 const ANVIL_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";

@@ -10,8 +10,8 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use arbytron_amm::devnet::{Anvil, AnvilOptions};
 use arbytron_amm::{AmmTrader, Chain, Deployer, Deployment, ExecConfig, MarketSpec, TxConfig};
+use arbytron_integration::Secret;
 use arbytron_model::Money;
-use arbytron_telemetry::Secret;
 
 pub const PCT: u64 = 10_000_000_000_000_000; // 1% in 1e18 scale
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbytron_kalshi::{Environment, Kalshi, KalshiConfig, KeySource};
+use arbytron_kalshi::{Environment, Kalshi, KalshiConfig, SecretSource};
 use arbytron_model::venue::MarketFeed;
 use arbytron_model::{Book, FeedState, MarketKey, MarketUpdate, Money, Price, Venue};
 use arbytron_sim::kalshi::{self, MarketSpec, Options};
@@ -67,7 +67,7 @@ pub fn config(h: &kalshi::Handle) -> KalshiConfig {
     let mut cfg = KalshiConfig::new(
         Environment::Custom { rest: h.rest_url(), ws: h.ws_url() },
         KEY_A,
-        KeySource::Path(fixture("test_key_a.pkcs8.pem")),
+        SecretSource::File(fixture("test_key_a.pkcs8.pem")),
     );
     cfg.book_depth = 1000;
     cfg.reconnect.initial = Duration::from_millis(20);

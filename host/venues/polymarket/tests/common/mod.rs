@@ -5,21 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbytron_integration::Secret;
 use arbytron_model::venue::MarketFeed;
 use arbytron_model::{MarketInfo, MarketUpdate};
 use arbytron_polymarket::{
     AccountConfig, Config, PolymarketFeed, PolymarketVenue, Registry, SecretSource, SignatureType,
 };
 use arbytron_sim::polymarket::{self as sim, DEMO_PRIVATE_KEY, Handle, Options};
-use arbytron_telemetry::Secret;
 use tokio::sync::mpsc;
 
 pub fn config(h: &Handle) -> Config {
     let mut cfg = Config::with_endpoints(&h.gamma_url(), &h.clob_url(), &h.ws_url());
     cfg.ping_interval = Duration::from_millis(200);
     cfg.silence_timeout = Duration::from_millis(1_500);
-    cfg.reconnect_min = Duration::from_millis(50);
-    cfg.reconnect_max = Duration::from_millis(500);
+    cfg.reconnect = arbytron_integration::Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
     cfg.max_retry_after = Duration::from_secs(5);
     cfg
 }
