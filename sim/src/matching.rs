@@ -62,6 +62,22 @@ pub struct NewOrder {
     pub post_only: bool,
 }
 
+impl NewOrder {
+    /// A market maker's quote: rests until cancelled, may take liquidity.
+    pub fn quote(owner: &str, side: BookSide, price: Price, qty: Qty, self_trade: SelfTrade) -> NewOrder {
+        NewOrder {
+            owner: owner.into(),
+            client_order_id: None,
+            side,
+            price,
+            qty,
+            tif: Tif::GoodTillCanceled,
+            self_trade,
+            post_only: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestingOrder {
     pub id: OrderId,

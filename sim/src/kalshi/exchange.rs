@@ -423,16 +423,7 @@ impl Exchange {
         for (side, price, qty) in quotes {
             let id = self.next_id;
             self.next_id += 1;
-            let order = NewOrder {
-                owner: MAKER.into(),
-                client_order_id: None,
-                side,
-                price,
-                qty,
-                tif: Tif::GoodTillCanceled,
-                self_trade: SelfTrade::CancelMaker,
-                post_only: false,
-            };
+            let order = NewOrder::quote(MAKER, side, price, qty, SelfTrade::CancelMaker);
             if let Some(m) = self.markets.get_mut(ticker)
                 && let Ok(r) = m.book.submit(id, order)
             {

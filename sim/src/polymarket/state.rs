@@ -511,16 +511,7 @@ impl Venue {
             let id = self.next_id;
             self.next_id += 1;
             let m = self.markets.get_mut(cid).expect("market exists");
-            let order = NewOrder {
-                owner: MAKER.into(),
-                client_order_id: None,
-                side,
-                price,
-                qty,
-                tif: Tif::GoodTillCanceled,
-                self_trade: SelfTrade::CancelTaker,
-                post_only: false,
-            };
+            let order = NewOrder::quote(MAKER, side, price, qty, SelfTrade::CancelTaker);
             if let Ok(r) = m.book.submit(id, order) {
                 if r.resting.is_positive() {
                     m.maker_orders.push(id);

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbytron_integration::watchdog::{Bounds, Watchdog};
 use arbytron_integration::ws::{self, Conn, Flow, Keepalive, Why, WsConfig, WsStream};
 use arbytron_model::venue::{UpdateSink, VenueError};
 use arbytron_model::{FeedState, MarketKey, MarketStatus, MarketUpdate, Side, Venue, now_ms};
@@ -74,7 +75,6 @@ pub(crate) fn ws_config(cfg: &KalshiConfig, channel: &'static str, tick: Option<
 struct MarketState {
     book: Option<LocalBook>,
     fresh: bool,
-    last_update: Instant,
     /// When we asked for a fresh snapshot (resync in progress).
     resync_since: Option<Instant>,
     /// Since when the synced book has been crossed (not published meanwhile).
@@ -90,6 +90,8 @@ pub struct BookFeed {
     markets: HashMap<String, MarketState>,
     stale_count: i64,
     session: Session,
+    /// When each book last changed: a fresh book quiet past `stale_after` is re-verified.
+    quiet: Watchdog<String>,
 }
 
 #[derive(Default)]
@@ -110,17 +112,16 @@ impl BookFeed {
         let markets = tickers
             .iter()
             .map(|t| {
-                let m = MarketState {
-                    book: None,
-                    fresh: false,
-                    last_update: Instant::now(),
-                    resync_since: None,
-                    crossed_since: None,
-                };
+                let m = MarketState { book: None, fresh: false, resync_since: None, crossed_since: None };
                 (t.clone(), m)
             })
             .collect();
-        BookFeed { cfg, signer, tickers, sink, markets, stale_count: 0, session: Session::default() }
+        let mut quiet = Watchdog::new(Bounds::fixed(cfg.stale_after));
+        let now = Instant::now();
+        for t in &tickers {
+            quiet.watch(t.clone(), now);
+        }
+        BookFeed { cfg, signer, tickers, sink, markets, stale_count: 0, session: Session::default(), quiet }
     }
 
     /// Run until the sink closes. Publishes `Stale` for every market first:
@@ -188,6 +189,7 @@ impl BookFeed {
     async fn check_staleness(&mut self, conn: &mut Conn<'_>) -> Option<Flow> {
         let limit = self.cfg.stale_after;
         let grace = limit.min(Duration::from_secs(1));
+        let overdue = self.quiet.overdue(Instant::now());
         let (mut quiet, mut crossed) = (Vec::new(), Vec::new());
         for (t, m) in &self.markets {
             if let Some(since) = m.resync_since {
@@ -199,7 +201,7 @@ impl BookFeed {
                 }
             } else if m.crossed_since.is_some_and(|c| c.elapsed() > grace) {
                 crossed.push(t.clone());
-            } else if m.fresh && m.last_update.elapsed() > limit {
+            } else if m.fresh && overdue.contains(t) {
                 quiet.push(t.clone());
             }
         }
@@ -327,7 +329,7 @@ impl BookFeed {
                     }
                     return self.resync(conn, vec![ticker], "bad_delta").await;
                 }
-                m.last_update = Instant::now();
+                self.quiet.touch(&ticker, Instant::now());
                 return self.publish_book(&ticker, ts_ms.unwrap_or_else(now_ms)).await;
             }
             WsMessage::Lifecycle { sid, seq, ticker, event_type, result, deactivated } => {
@@ -390,7 +392,7 @@ impl BookFeed {
         match LocalBook::from_snapshot(yes, no) {
             Ok(b) => {
                 m.book = Some(b);
-                m.last_update = Instant::now();
+                self.quiet.touch(&ticker.to_string(), Instant::now());
                 m.resync_since = None;
                 m.crossed_since = None;
             }

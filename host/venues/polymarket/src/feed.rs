@@ -252,20 +252,26 @@ impl ws::Handler for Shard {
 /// Run one shard until the sink closes: connect, subscribe, keep books,
 /// reconnect (with backoff after failures) on silence, errors or closes.
 pub async fn run_shard(cfg: Config, state: ShardState, sink: UpdateSink) {
-    let ws_cfg = WsConfig {
+    let ws_cfg = ws_config(&cfg, "market");
+    let tokens: Vec<String> = state.tokens.iter().cloned().collect();
+    let watch = sink.clone();
+    let mut shard = Shard { state, tokens, sink, out: Vec::new() };
+    ws::run(&ws_cfg, &mut shard, async move { watch.closed().await }).await;
+}
+
+/// A channel's connection settings: we PING every `ping_interval` and the
+/// venue answers PONG, so a connection silent past `silence_timeout` is dead.
+pub(crate) fn ws_config(cfg: &Config, channel: &'static str) -> WsConfig {
+    WsConfig {
         venue: "polymarket",
-        channel: "market",
-        url: format!("{}/ws/market", cfg.ws_url),
+        channel,
+        url: format!("{}/ws/{channel}", cfg.ws_url),
         connect_timeout: cfg.request_timeout,
         keepalive: Keepalive::Text { every: cfg.ping_interval, message: "PING" },
         silence_timeout: cfg.silence_timeout,
         reconnect: cfg.reconnect,
         tick: None,
-    };
-    let tokens: Vec<String> = state.tokens.iter().cloned().collect();
-    let watch = sink.clone();
-    let mut shard = Shard { state, tokens, sink, out: Vec::new() };
-    ws::run(&ws_cfg, &mut shard, async move { watch.closed().await }).await;
+    }
 }
 
 /// Split tokens into connections of at most `per_connection`.

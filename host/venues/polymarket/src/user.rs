@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arbytron_integration::ws::{self, Conn, Flow, Keepalive, Why, WsConfig};
+use arbytron_integration::ws::{self, Conn, Flow, Why};
 use tokio::sync::mpsc;
 
 use arbytron_model::venue::{Action, FillEvent, FillState, VenuePosition};
@@ -357,16 +357,7 @@ pub async fn run_user_channel(
     registry: Arc<Registry>,
     tx: mpsc::Sender<FillEvent>,
 ) {
-    let ws_cfg = WsConfig {
-        venue: "polymarket",
-        channel: "user",
-        url: format!("{}/ws/user", cfg.ws_url),
-        connect_timeout: cfg.request_timeout,
-        keepalive: Keepalive::Text { every: cfg.ping_interval, message: "PING" },
-        silence_timeout: cfg.silence_timeout,
-        reconnect: cfg.reconnect,
-        tick: None,
-    };
+    let ws_cfg = crate::feed::ws_config(&cfg, "user");
     let watch = tx.clone();
     let mut channel = UserChannel { creds, maker, clob, registry, tx, first: true };
     ws::run(&ws_cfg, &mut channel, async move { watch.closed().await }).await;
