@@ -227,10 +227,10 @@ pub async fn run(
                     unrealized: engine.mark_to_bids() - held_cost,
                     exposure: engine.risk.exposure_by_venue().iter().map(|(v, m)| (*v, *m)).collect(),
                 };
-                let store = store.clone();
+                let ledger = executor.ledger().clone();
                 tokio::spawn(async move {
-                    if let Err(e) = store.record_pnl_snapshot(&snap).await {
-                        tracing::warn!(error = %e, "could not record a PnL snapshot");
+                    if let Err(e) = ledger.record_pnl_snapshot(&snap).await {
+                        tracing::error!(error = %e, "could not record a PnL snapshot");
                     }
                 });
             }

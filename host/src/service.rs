@@ -297,8 +297,28 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
             }
         }
 
+        // Money records go through the ledger: the store, or the local outbox
+        // while the store is away. What an earlier run left there is applied
+        // before anything is read back.
+        let ledger = Arc::new(
+            arbytron_store::Ledger::open(store.clone(), &settings.store.outbox_dir)
+                .with_context(|| format!("store.outbox_dir {}", settings.store.outbox_dir.display()))?,
+        );
+        match ledger.drain().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(applied = n, "applied money records an earlier run left in the outbox"),
+            Err(e) => anyhow::bail!("store.outbox_dir: cannot apply what an earlier run left: {e}"),
+        }
+        if !ledger.health().available() {
+            anyhow::bail!("the store does not take writes; {} records wait in the outbox", ledger.pending().await);
+        }
+        engine.risk.add_pause("store_unavailable", ledger.health().unavailable_flag());
+        {
+            let (ledger, stop) = (ledger.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move { ledger.run(Duration::from_millis(250), stop).await }));
+        }
         let executor =
-            Arc::new(Executor::new(connected.venues.clone(), store.clone(), settings.execution.exec.clone()));
+            Arc::new(Executor::new(connected.venues.clone(), ledger.clone(), settings.execution.exec.clone()));
         let recovery = executor
             .recover(&|k| pipeline::market_ref(&engine, k), &|store_id| engine.link_by_store_id(store_id))
             .await;
@@ -318,16 +338,16 @@ pub async fn start(settings: &Settings, role: Role) -> anyhow::Result<Service> {
         }
         pipeline::apply_drift(&mut engine, &executor.check_positions().await);
 
-        // Our fills as the venues stream them, into the store.
+        // Our fills as the venues stream them, into the store (or the outbox).
         for venue in connected.venues.values() {
-            let (venue, store, stop) = (venue.clone(), store.clone(), shutdown.clone());
+            let (venue, ledger, stop) = (venue.clone(), ledger.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
                 let Ok(mut rx) = venue.fills().await else { return };
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         f = rx.recv() => match f {
-                            Some(f) => if let Err(e) = store.record_fill(&f).await {
+                            Some(f) => if let Err(e) = ledger.record_fill(&f).await {
                                 tracing::warn!(error = %e, "could not record a fill");
                             },
                             None => return,

@@ -181,6 +181,14 @@ pub struct ExecutionSettings {
 pub struct StoreSettings {
     /// `sqlite://PATH?mode=rwc` (embedded default) or `postgres://...` (production).
     pub url: String,
+    /// Where money records wait (fsync'd) while the database is away; must
+    /// be on a local disk that survives restarts, one per host.
+    #[serde(default = "default_outbox_dir")]
+    pub outbox_dir: PathBuf,
+}
+
+fn default_outbox_dir() -> PathBuf {
+    PathBuf::from("data/outbox")
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -90,10 +90,12 @@ enabled = {amm}
 reconcile_interval_ms = 2000
 [store]
 url = "{store_url}"
+outbox_dir = "{}"
 {extra}
 "#,
         strategies.display(),
         dir.join("cache").display(),
+        dir.join("outbox").display(),
     );
     let file = dir.join("settings.toml");
     std::fs::write(&file, text).unwrap();
@@ -262,10 +264,13 @@ reconcile_interval_ms = 1000
 paper = false
 [store]
 url = "{store}"
+outbox_dir = "{outbox}"
 {extra}
 "#,
         strategies = strategies.display(),
         cache = cache.display(),
+        // Beside the mappings: a restarted host finds what its predecessor left.
+        outbox = mappings.with_file_name("outbox").display(),
         krest = k.rest_url(),
         kws = k.ws_url(),
         kkey = repo.join("config/demo/kalshi-sim.pem").display(),

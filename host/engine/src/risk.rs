@@ -78,6 +78,10 @@ impl RiskLimits {
 pub enum Reject {
     #[error("kill switch engaged")]
     KillSwitch,
+    /// A condition outside the engine holds new entries back (the store is
+    /// away, say); exits and repairs go on.
+    #[error("new entries paused: {0}")]
+    Paused(&'static str),
     #[error("daily loss limit reached (realised {0} today)")]
     DailyLoss(Money),
     #[error("circuit breaker open for {0}")]
@@ -118,6 +122,7 @@ impl Reject {
     pub fn label(&self) -> &'static str {
         match self {
             Reject::KillSwitch => "kill_switch",
+            Reject::Paused(why) => why,
             Reject::DailyLoss(_) => "daily_loss",
             Reject::CircuitBreaker(_) => "circuit_breaker",
             Reject::MarketBlocked(..) => "market_blocked",
@@ -172,6 +177,8 @@ struct Breaker {
 pub struct RiskState {
     pub limits: RiskLimits,
     kill: Arc<AtomicBool>,
+    /// Each flag, while set, pauses new entries with its reason.
+    pauses: Vec<(&'static str, Arc<AtomicBool>)>,
     reservations: HashMap<u64, Exposure>,
     by_venue: HashMap<Venue, Money>,
     by_event: HashMap<String, Money>,
@@ -190,6 +197,7 @@ impl RiskState {
         RiskState {
             limits,
             kill,
+            pauses: Vec::new(),
             reservations: HashMap::new(),
             by_venue: HashMap::new(),
             by_event: HashMap::new(),
@@ -206,10 +214,19 @@ impl RiskState {
         self.kill.load(Ordering::Relaxed)
     }
 
+    /// While `flag` is set, no new entry starts (reason `why`, also the
+    /// rejection metric's label). Exits and repairs are not entries.
+    pub fn add_pause(&mut self, why: &'static str, flag: Arc<AtomicBool>) {
+        self.pauses.push((why, flag));
+    }
+
     /// Checks that do not depend on the bundle: done before a strategy is even asked.
     pub fn gate(&self, now: TimestampMs) -> Result<(), Reject> {
         if self.killed() {
             return Err(Reject::KillSwitch);
+        }
+        if let Some((why, _)) = self.pauses.iter().find(|(_, f)| f.load(Ordering::Relaxed)) {
+            return Err(Reject::Paused(why));
         }
         if now.div_euclid(DAY_MS) == self.day && self.realized_today <= -self.limits.daily_loss_limit {
             return Err(Reject::DailyLoss(self.realized_today));
@@ -390,6 +407,19 @@ mod tests {
         assert!(!r.link_busy(10));
         assert_eq!(r.total_exposure(), Money::from_dollars(50));
         r.check_exposure(&exposure(Venue::Kalshi, "E", 40)).unwrap();
+    }
+
+    #[test]
+    fn a_pause_holds_entries_while_its_flag_is_set() {
+        let mut r = RiskState::new(RiskLimits::default(), Arc::new(AtomicBool::new(false)));
+        let away = Arc::new(AtomicBool::new(false));
+        r.add_pause("store_unavailable", away.clone());
+        assert_eq!(r.gate(0), Ok(()));
+        away.store(true, Ordering::Relaxed);
+        assert_eq!(r.gate(0), Err(Reject::Paused("store_unavailable")));
+        assert_eq!(Reject::Paused("store_unavailable").label(), "store_unavailable");
+        away.store(false, Ordering::Relaxed);
+        assert_eq!(r.gate(0), Ok(()));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use arbytron_portfolio::Leg;
 use arbytron_sdk::money::{Rounding, div_round};
 use arbytron_sdk::{MarketId, Money, Price, Qty, Side, Venue};
 use arbytron_store::{
-    BundleStatus, BundleUpdate, IntentKind, IntentState, NewBundle, PositionRecord, Store, StoreError,
+    BundleStatus, BundleUpdate, IntentKind, IntentState, Ledger, LedgerError, NewBundle, PositionRecord, Store,
+    intent_key,
 };
 use futures::future::join_all;
 use parking_lot::Mutex;
@@ -184,7 +185,9 @@ struct Sent {
 
 pub struct Executor {
     venues: Venues,
-    store: Store,
+    /// Money records go through the ledger (the store, or its outbox while
+    /// the store is away); reads go to the store behind it.
+    ledger: Arc<Ledger>,
     cfg: ExecConfig,
     ids: OrderIds,
     bundles: Mutex<HashMap<u64, BundleBook>>,
@@ -238,11 +241,11 @@ fn status_label(r: &OrderReport) -> &'static str {
 }
 
 impl Executor {
-    pub fn new(venues: Venues, store: Store, cfg: ExecConfig) -> Executor {
+    pub fn new(venues: Venues, ledger: Arc<Ledger>, cfg: ExecConfig) -> Executor {
         let now = system_now();
         Executor {
             venues,
-            store,
+            ledger,
             cfg,
             ids: OrderIds::new(now, std::process::id()),
             bundles: Mutex::new(HashMap::new()),
@@ -318,8 +321,13 @@ impl Executor {
         errors
     }
 
+    /// The store, for reads (writes go through [`Executor::ledger`]).
     pub fn store(&self) -> &Store {
-        &self.store
+        self.ledger.store()
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
     }
 
     pub fn bundle(&self, id: u64) -> Option<BundleBook> {
@@ -389,7 +397,7 @@ impl Executor {
                 match self.lookup(venue.as_ref(), order).await {
                     Some(r) => r,
                     None => {
-                        if let Err(e) = self.store.mark_order_unknown(&order.client_order_id, &why).await {
+                        if let Err(e) = self.ledger.mark_order_unknown(&order.client_order_id, &why).await {
                             tracing::error!(order = %order.client_order_id, error = %e, "could not record an order as unknown");
                         }
                         ORDERS.with_label_values(&[venue_id.as_str(), "unknown"]).inc();
@@ -403,9 +411,7 @@ impl Executor {
         if report.filled.is_positive() {
             FILLS.with_label_values(&[venue_id.as_str()]).inc();
         }
-        if let Err(e) = self.store.record_order_result(&order.client_order_id, &report).await {
-            tracing::error!(order = %order.client_order_id, error = %e, "could not record an order result; reconciliation will redo it");
-        }
+        self.record_result(&report).await;
         let error = matches!(report.status, OrderStatus::Rejected { .. }).then(|| (venue_id, "rejected".to_string()));
         Sent { report: Some(report), error }
     }
@@ -437,15 +443,15 @@ impl Executor {
         orders: &[(usize, OrderRequest)],
     ) -> Option<Vec<Venue>> {
         let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
-        let intent = match self.store.add_intent(book.id as i64, kind, &requests).await {
-            Ok(i) => i,
+        let intent = match self.ledger.add_intent(book.id as i64, kind, &requests).await {
+            Ok(_) => intent_key(&requests),
             Err(e) => {
                 tracing::error!(bundle = book.id, ?kind, error = %e, "cannot write the intent; not sending its orders");
                 return None;
             }
         };
         let (errors, _) = self.dispatch(book, orders).await;
-        self.close_intent(intent).await;
+        self.close_intent(&intent).await;
         Some(errors)
     }
 
@@ -529,8 +535,9 @@ impl Executor {
         };
         let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
         // Intent before action: if this fails, nothing is sent.
-        let (bundle_id, intent) = match self.store.begin_bundle(&new, &requests).await {
-            Ok(ids) => ids,
+        let intent = intent_key(&requests);
+        let bundle_id = match self.ledger.begin_bundle(&new, &requests).await {
+            Ok((bundle_id, _)) => bundle_id,
             Err(e) => {
                 tracing::error!(link = %plan.link_name, error = %e, "could not write the intent; not trading");
                 return outcome;
@@ -562,7 +569,7 @@ impl Executor {
         };
         let (errors, unknown) = self.dispatch(&mut book, &orders).await;
         outcome.venue_errors.extend(errors);
-        self.close_intent(intent).await;
+        self.close_intent(&intent).await;
         if unknown {
             // Repairing on a guess could double a leg: leave it to reconciliation.
             self.persist(&book, BundleStatus::Repairing, "an order's outcome is unknown; awaiting reconciliation")
@@ -802,15 +809,16 @@ impl Executor {
             .collect();
         let requests: Vec<OrderRequest> = orders.iter().map(|(_, o)| o.clone()).collect();
         let mut errors = Vec::new();
-        let intent = self.store.add_intent(book.id as i64, IntentKind::Exit, &requests).await;
-        if let Err(e) = &intent {
+        let written = self.ledger.add_intent(book.id as i64, IntentKind::Exit, &requests).await;
+        if let Err(e) = &written {
             tracing::error!(bundle = book.id, error = %e, "cannot write the exit intent; not selling");
         }
-        if let Ok(intent) = intent {
+        if written.is_ok() {
+            let intent = intent_key(&requests);
             self.persist(&book, BundleStatus::Closing, "").await;
             let (e, _) = self.dispatch(&mut book, &orders).await;
             errors.extend(e);
-            self.close_intent(intent).await;
+            self.close_intent(&intent).await;
             if !book.balanced() {
                 errors.extend(self.unwind(&mut book).await);
             }
@@ -927,7 +935,7 @@ impl Executor {
                 cost: l.leg.cost,
                 fees: l.leg.fees,
             };
-            if let Err(e) = self.store.set_position(&p).await {
+            if let Err(e) = self.ledger.set_position(&p).await {
                 tracing::error!(bundle = book.id, error = %e, "could not record a position");
             }
         }
@@ -940,7 +948,7 @@ impl Executor {
             closed_at: None,
             note: (!note.is_empty()).then(|| note.to_string()),
         };
-        if let Err(e) = self.store.update_bundle(book.id as i64, &update).await {
+        if let Err(e) = self.ledger.update_bundle(book.id as i64, &update).await {
             log_store(book.id, &e);
         }
     }
@@ -949,22 +957,22 @@ impl Executor {
 impl Executor {
     /// Write an order's outcome; a failure is logged loudly (the order's
     /// effect is also in the bundle's positions, written separately).
-    async fn record_result(&self, report: &OrderReport) {
-        if let Err(e) = self.store.record_order_result(&report.client_order_id, report).await {
+    pub(crate) async fn record_result(&self, report: &OrderReport) {
+        if let Err(e) = self.ledger.record_order_result(&report.client_order_id, report).await {
             tracing::error!(order = %report.client_order_id, error = %e, "could not record an order's outcome");
         }
     }
 
     /// Mark an intent done. Left open, it is re-checked against the venues at
     /// the next start, which is safe: only the bookkeeping is late.
-    async fn close_intent(&self, intent: i64) {
-        if let Err(e) = self.store.close_intent(intent, IntentState::Done).await {
+    async fn close_intent(&self, intent: &str) {
+        if let Err(e) = self.ledger.close_intent(intent, IntentState::Done).await {
             tracing::error!(intent, error = %e, "could not close an intent; it will be reconciled at the next start");
         }
     }
 }
 
-fn log_store(bundle: u64, e: &StoreError) {
+fn log_store(bundle: u64, e: &LedgerError) {
     tracing::error!(bundle, error = %e, "could not record the bundle's state");
 }
 

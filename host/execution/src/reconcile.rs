@@ -89,9 +89,7 @@ impl Executor {
                     };
                     match venue.find_order(&u.order.request()).await {
                         Ok(Some(report)) => {
-                            if let Err(e) = self.store().record_order_result(&u.order.client_order_id, &report).await {
-                                tracing::error!(order = %u.order.client_order_id, error = %e, "could not record a reconciled order; it stays unresolved until the next start");
-                            }
+                            self.record_result(&report).await;
                             r.resolved += 1;
                             tracing::info!(order = %u.order.client_order_id, status = ?report.status, filled = %report.filled, "reconciled an order with its venue");
                         }
@@ -104,9 +102,7 @@ impl Executor {
                                 notional: arbytron_sdk::Money::ZERO,
                                 fee: arbytron_sdk::Money::ZERO,
                             };
-                            if let Err(e) = self.store().record_order_result(&u.order.client_order_id, &report).await {
-                                tracing::error!(order = %u.order.client_order_id, error = %e, "could not record a reconciled order; it stays unresolved until the next start");
-                            }
+                            self.record_result(&report).await;
                             r.never_sent += 1;
                             tracing::info!(order = %u.order.client_order_id, "written but never sent: nothing to undo");
                         }

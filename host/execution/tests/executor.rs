@@ -181,6 +181,11 @@ fn plan(q: i64) -> EntryPlan {
     }
 }
 
+/// The ledger the executor writes through, its outbox beside the test database.
+fn ledger(store: &Store, dir: &tempfile::TempDir) -> std::sync::Arc<arbytron_store::Ledger> {
+    std::sync::Arc::new(arbytron_store::Ledger::open(store.clone(), &dir.path().join("outbox")).unwrap())
+}
+
 async fn store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
@@ -218,7 +223,7 @@ async fn both_legs_fill_and_the_bundle_is_open() {
     let (store, _d) = store().await;
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let out = ex.enter(&plan(10)).await;
     assert_eq!(out.status, BundleStatus::Open);
     let held = out.held.unwrap();
@@ -240,7 +245,7 @@ async fn a_rejected_leg_is_unwound_and_the_loss_booked() {
     // Kalshi fills the buy at 0.40 and later buys our unwind at the floor the loss cap allows.
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| reject(o)));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let out = ex.enter(&plan(10)).await;
     assert_eq!(out.status, BundleStatus::Failed);
     assert!(out.held.is_none());
@@ -266,7 +271,7 @@ async fn a_partial_fill_is_completed_by_a_bounded_retry() {
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     // First order fills 60%; the retry fills the rest.
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, n| Ok(fill(o, if n == 0 { 600_000 } else { 1_000_000 }))));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let out = ex.enter(&plan(10)).await;
     assert_eq!(out.status, BundleStatus::Open);
     assert_eq!(out.held.as_ref().unwrap().quantity, Qty::from_contracts(10));
@@ -283,7 +288,7 @@ async fn a_partial_fill_that_cannot_be_completed_is_trimmed() {
     let (store, _d) = store().await;
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, n| if n == 0 { Ok(fill(o, 600_000)) } else { reject(o) }));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let out = ex.enter(&plan(10)).await;
     assert_eq!(out.status, BundleStatus::Open);
     let held = out.held.unwrap();
@@ -298,7 +303,7 @@ async fn exits_sell_every_leg_and_realise_the_difference() {
     let (store, _d) = store().await;
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let held = ex.enter(&plan(10)).await.held.unwrap();
     let exit = ExitPlan {
         bundle: held.bundle,
@@ -374,7 +379,7 @@ async fn a_crash_after_the_intent_is_recovered_without_duplicates() {
 
     // A new host starts: the Kalshi order is found (filled), the Polymarket one never arrived,
     // so the bundle is one-legged and gets repaired by buying the missing leg.
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let markets = |m: &MarketKey| {
         Some(MarketRef {
             id: if m.venue == Venue::Kalshi { 0 } else { 1 },
@@ -401,7 +406,7 @@ async fn drift_between_our_books_and_a_venue_is_reported() {
     let (store, _d) = store().await;
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     ex.enter(&plan(10)).await;
     assert!(ex.check_positions().await.drifts.is_empty());
     // Someone trades on the account by hand.
@@ -422,7 +427,7 @@ async fn settlement_waits_until_every_venue_pays_out_and_books_the_redeem_gas() 
         Err(VenueError::Unavailable { venue: Venue::PolymarketClob, message: "node down".into() }),
         Ok(Some(Redemption { collected: Money::from_dollars(10), cost: Money::parse("0.03").unwrap() })),
     ]);
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let held = ex.enter(&plan(10)).await.held.unwrap();
     let settle = SettlePlan {
         bundle: held.bundle,
@@ -458,7 +463,7 @@ async fn legs_unwound_together_share_one_loss_cap() {
     // Two Kalshi legs fill; the Polymarket leg is rejected: both must be sold back.
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| reject(o)));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     let mut p = plan(10);
     let mut second = p.legs[0].clone();
     second.market = k(Venue::Kalshi, "K2");
@@ -483,7 +488,7 @@ async fn an_entry_in_flight_is_not_drift() {
     // The venue fills at once, but the answer is held back: the venue is ahead of us.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     *a.answer_gate.lock() = Some(gate.clone());
-    let ex = Arc::new(Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg()));
+    let ex = Arc::new(Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg()));
     let entry = tokio::spawn({
         let ex = ex.clone();
         async move { ex.enter(&plan(10)).await }
@@ -506,7 +511,7 @@ async fn open_orders_we_did_not_place_or_think_finished_are_reported() {
     let (store, _d) = store().await;
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| Ok(fill(o, 1_000_000))));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     ex.enter(&plan(10)).await;
     let ours = a.calls.lock()[0].client_order_id.clone();
     assert!(ex.check_positions().await.orphans.is_empty(), "nothing rests");
@@ -534,7 +539,7 @@ async fn a_leg_left_over_in_a_resolved_market_is_settled_not_sold() {
     // The Kalshi leg fills; the Polymarket leg is refused because that market just resolved.
     let a = Mock::new(Venue::Kalshi, Box::new(|o, _| Ok(fill(o, 1_000_000))));
     let b = Mock::new(Venue::PolymarketClob, Box::new(|o, _| reject(o)));
-    let ex = Executor::new(venues(a.clone(), b.clone()), store.clone(), cfg());
+    let ex = Executor::new(venues(a.clone(), b.clone()), ledger(&store, &_d), cfg());
     ex.mark_resolved(&k(Venue::Kalshi, "K"), Some(Side::Yes));
     ex.mark_resolved(&k(Venue::PolymarketClob, "0xP"), Some(Side::Yes));
     let out = ex.enter(&plan(10)).await;

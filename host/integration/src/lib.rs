@@ -21,6 +21,8 @@ pub mod http;
 pub mod ratelimit;
 pub mod redact;
 pub mod secret;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod watchdog;
 pub mod ws;
 

@@ -76,6 +76,11 @@ pub enum StoreError {
     /// The store was closed with [`crate::Store::close`].
     #[error("{op}{}: the store is closed", spaced(.id))]
     Closed { op: &'static str, id: String },
+
+    /// The database is known to be away (the ledger's health says so, or a
+    /// write timed out): not tried. Transient.
+    #[error("{op}: the database is unavailable")]
+    Unavailable { op: &'static str },
 }
 
 impl StoreError {
@@ -87,6 +92,7 @@ impl StoreError {
         match self {
             StoreError::Connect { source, .. } | StoreError::Query { source, .. } => is_transient_sqlx(source),
             StoreError::Migrate { source: sqlx::migrate::MigrateError::Execute(e), .. } => is_transient_sqlx(e),
+            StoreError::Unavailable { .. } => true,
             _ => false,
         }
     }
@@ -122,7 +128,8 @@ impl StoreError {
             | StoreError::InvalidTransition { op, .. }
             | StoreError::Invalid { op, .. }
             | StoreError::Corrupt { op, .. }
-            | StoreError::Closed { op, .. } => op,
+            | StoreError::Closed { op, .. }
+            | StoreError::Unavailable { op } => op,
         };
         ERRORS.with_label_values(&[op, if self.is_transient() { "true" } else { "false" }]).inc();
     }

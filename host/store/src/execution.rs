@@ -60,7 +60,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::query(OP, &label, e))?;
         let bundle_id = Cols::new(&row, OP, "id").i64("id")?;
-        let intent_id = insert_intent(&mut tx, OP, bundle_id, IntentKind::Entry, now).await?;
+        let intent_id = insert_intent(&mut tx, OP, bundle_id, IntentKind::Entry, &intent_key(orders), now).await?;
         insert_orders(&mut tx, OP, bundle_id, intent_id, orders, now).await?;
         tx.commit().await.map_err(|e| StoreError::query(OP, &label, e))?;
         Ok((bundle_id, intent_id))
@@ -68,17 +68,42 @@ impl Store {
 
     /// Write an intent of `kind` (exit, repair, unwind, settle) on an existing
     /// bundle with its orders, in one transaction, before they are sent.
+    /// Idempotent: writing the same intent again (an outbox replay) changes
+    /// nothing and returns the id it already has (see [`intent_key`]).
     pub async fn add_intent(&self, bundle_id: i64, kind: IntentKind, orders: &[NewOrder]) -> Result<i64, StoreError> {
         const OP: &str = "add intent";
         let _writer = self.writer().await;
         let label = format!("bundle {bundle_id}");
         check_orders(OP, &label, orders)?;
         let now = self.now();
+        let key = intent_key(orders);
         let mut tx = self.begin_write(OP, label.as_str()).await?;
-        let intent_id = insert_intent(&mut tx, OP, bundle_id, kind, now).await?;
+        let existing = sqlx::query("SELECT id FROM intents WHERE intent_key = $1")
+            .bind(key.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| StoreError::query(OP, &label, e))?;
+        if let Some(row) = existing {
+            return Cols::new(&row, OP, "intent").i64("id");
+        }
+        let intent_id = insert_intent(&mut tx, OP, bundle_id, kind, &key, now).await?;
         insert_orders(&mut tx, OP, bundle_id, intent_id, orders, now).await?;
         tx.commit().await.map_err(|e| StoreError::query(OP, &label, e))?;
         Ok(intent_id)
+    }
+
+    /// [`Store::close_intent`] by the intent's key ([`intent_key`] of its orders).
+    pub async fn close_intent_by_key(&self, intent_key: &str, state: IntentState) -> Result<(), StoreError> {
+        const OP: &str = "close intent";
+        let row = sqlx::query("SELECT id FROM intents WHERE intent_key = $1")
+            .bind(intent_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::query(OP, intent_key, e))?;
+        match row {
+            Some(row) => self.close_intent(Cols::new(&row, OP, "intent").i64("id")?, state).await,
+            None => Err(not_found(OP, "intent", intent_key)),
+        }
     }
 
     /// Record a venue's answer to an order. Idempotent, and monotone: a report
@@ -341,6 +366,14 @@ impl Store {
 
 /// Refuse what the database would refuse anyway, with a clearer message and
 /// before a transaction is opened.
+/// An intent's name: its first order's client order id. Client order ids are
+/// unique per attempt, so the key is too, and whoever holds the orders can
+/// name the intent without asking the database for its row id (an intent
+/// written to the outbox has none yet).
+pub fn intent_key(orders: &[NewOrder]) -> String {
+    orders.first().map(|o| format!("intent:{}", o.client_order_id)).unwrap_or_default()
+}
+
 fn check_orders(op: &'static str, label: &str, orders: &[NewOrder]) -> Result<(), StoreError> {
     if orders.is_empty() {
         return Err(invalid(op, &label, "no orders"));
@@ -365,14 +398,20 @@ async fn insert_intent(
     op: &'static str,
     bundle_id: i64,
     kind: IntentKind,
+    intent_key: &str,
     now: TimestampMs,
 ) -> Result<i64, StoreError> {
+    if intent_key.is_empty() {
+        return Err(invalid(op, &bundle_id, "an intent needs a key"));
+    }
     let row = sqlx::query(
-        "INSERT INTO intents (bundle_id, kind, created_at, state) VALUES ($1, $2, $3, 'written') RETURNING id",
+        "INSERT INTO intents (bundle_id, kind, created_at, state, intent_key) \
+         VALUES ($1, $2, $3, 'written', $4) RETURNING id",
     )
     .bind(bundle_id)
     .bind(kind.as_text())
     .bind(now)
+    .bind(intent_key)
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| StoreError::query(op, format!("bundle {bundle_id}"), e))?;

@@ -62,12 +62,16 @@ mod connect;
 mod error;
 mod execution;
 mod fills;
+mod ledger;
 mod opportunities;
+pub mod outbox;
 mod portfolio;
 pub mod records;
 
 pub use connect::{Backend, StoreOptions};
 pub use error::StoreError;
+pub use execution::intent_key;
+pub use ledger::{Ledger, LedgerError, Pending, StoreHealth, Written};
 pub use records::*;
 
 use std::sync::Arc;
@@ -113,6 +117,11 @@ impl Store {
 
     pub fn is_closed(&self) -> bool {
         self.pool.is_closed()
+    }
+
+    /// One round trip to the database: is it answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(|e| StoreError::query("ping", "", e))
     }
 
     /// The pool, for reads this crate does not offer (reports, ad-hoc tools).

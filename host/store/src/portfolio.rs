@@ -103,20 +103,28 @@ impl Store {
             .collect()
     }
 
+    /// One snapshot per instant: writing the same instant again (an outbox
+    /// replay) keeps the first and returns its id.
     pub async fn record_pnl_snapshot(&self, s: &PnlSnapshot) -> Result<i64, StoreError> {
         const OP: &str = "record pnl snapshot";
         let _writer = self.writer().await;
         let exposure = to_json(OP, &s.ts, &s.exposure)?;
-        let row = sqlx::query(
-            "INSERT INTO pnl_snapshots (ts, realized, unrealized, exposure) VALUES ($1, $2, $3, $4) RETURNING id",
+        sqlx::query(
+            "INSERT INTO pnl_snapshots (ts, realized, unrealized, exposure) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (ts) DO NOTHING",
         )
         .bind(s.ts)
         .bind(s.realized.micros())
         .bind(s.unrealized.micros())
         .bind(exposure)
-        .fetch_one(&self.pool)
+        .execute(&self.pool)
         .await
         .map_err(|e| StoreError::query(OP, s.ts, e))?;
+        let row = sqlx::query("SELECT id FROM pnl_snapshots WHERE ts = $1")
+            .bind(s.ts)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| StoreError::query(OP, s.ts, e))?;
         Cols::new(&row, OP, "id").i64("id")
     }
 

@@ -126,7 +126,7 @@ pub struct OpportunityFilter {
 }
 
 /// A bundle's place in its life. Stored as the lowercase name.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BundleStatus {
     /// Written, orders not yet all answered.
     Pending,
@@ -177,7 +177,7 @@ pub struct NewBundle {
 }
 
 /// The fields of a bundle that change as it lives; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleUpdate {
     pub status: Option<BundleStatus>,
     pub quantity: Option<Qty>,
@@ -210,7 +210,7 @@ pub struct BundleRecord {
 }
 
 /// Why a set of orders is sent. Stored as the lowercase name.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum IntentKind {
     Entry,
     Exit,
@@ -220,7 +220,7 @@ pub enum IntentKind {
 }
 
 /// An intent is `written` before its orders are sent, then `done` or `failed`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum IntentState {
     Written,
     Done,
@@ -365,7 +365,7 @@ pub enum FillChange {
 }
 
 /// One bundle leg's holding.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PositionRecord {
     pub bundle_id: i64,
     pub market: MarketKey,
@@ -386,7 +386,7 @@ pub struct PositionTotal {
 }
 
 /// Portfolio value at a moment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PnlSnapshot {
     pub ts: TimestampMs,
     pub realized: Money,

@@ -12,6 +12,7 @@ mod concurrency;
 mod execution;
 mod failures;
 mod fills;
+mod ledger;
 mod portfolio;
 mod round_trip;
 mod schema;
