@@ -70,4 +70,13 @@ pub enum Fault {
     EngineRestart { ms: u64, post_only_ms: u64 },
     /// Polymarket: report the next `count` trades FAILED after MATCHED.
     FailTrades { count: u32 },
+    /// Lose the next `count` order requests: never processed, and the
+    /// connection breaks instead of an answer.
+    DropOrderRequests { count: u32 },
+    /// Process the next `count` order requests, then break the connection
+    /// instead of answering: the order exists, the client never hears of it.
+    DropOrderResponses { count: u32 },
+    /// Hold the next `count` order requests for `ms` before processing them
+    /// (a request stuck on its way: the client gives up first, then it lands).
+    DelayOrderRequests { count: u32, ms: u64 },
 }

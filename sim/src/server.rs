@@ -59,6 +59,24 @@ impl Servers {
     }
 }
 
+/// A response that never arrives whole: the status line goes out, then the
+/// connection breaks mid-body. The client sees a transport error, as when a
+/// venue's answer is lost on the way.
+pub fn lost_response() -> axum::response::Response {
+    let broken =
+        futures::stream::once(async { Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("lost")) });
+    axum::response::Response::new(axum::body::Body::from_stream(broken))
+}
+
+/// Take one from a fault counter; whether there was one.
+pub fn take(counter: &mut u32) -> bool {
+    if *counter == 0 {
+        return false;
+    }
+    *counter -= 1;
+    true
+}
+
 /// Send to every connected subscriber; with nobody connected there is nothing to deliver.
 pub fn broadcast<T>(tx: &broadcast::Sender<T>, value: T) {
     let _receivers = tx.send(value).unwrap_or(0);

@@ -2,6 +2,8 @@
 //! settings pointed at the simulators, and waiting for conditions.
 #![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test support: a panic is a failed test
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

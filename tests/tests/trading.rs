@@ -6,128 +6,13 @@
 
 use std::time::Duration;
 
-use arbytron::service::{self, Role, Service};
 use arbytron::world::{KALSHI_DEMO_KEY_ID, cpi_markets, eth_kalshi_market, fed_markets};
-use arbytron_sdk::{Money, Price, Qty};
+use arbytron_sdk::{Money, Qty};
 use arbytron_sim::polymarket::demo_account;
 use arbytron_sim::scenario::{Fault, SettleResult};
-use arbytron_store::{BundleRecord, BundleStatus, OpportunityFilter, OpportunityResult, Store};
-use arbytron_tests::{TestDb, init_logs, settings_with, wait_until};
-
-const MIN: Duration = Duration::from_secs(60);
-
-struct Harness {
-    svc: Service,
-    store: Store,
-    _db: TestDb,
-    _dir: tempfile::TempDir,
-    k0: Money,
-    p0: Money,
-    c0: Option<u128>,
-}
-
-/// The host's AMM account, for reading its balances.
-async fn amm_account(a: &arbytron::world::AmmWorld) -> arbytron_amm::AmmTrader {
-    let chain =
-        arbytron_amm::Chain::connect(a.anvil.url(), &a.trader_key, arbytron_amm::TxConfig::default()).await.unwrap();
-    arbytron_amm::AmmTrader::new(std::sync::Arc::new(chain), arbytron_amm::ExecConfig::default())
-}
-
-impl Harness {
-    async fn start(extra: &str) -> Harness {
-        Harness::start_with(extra, false).await
-    }
-
-    /// With the local chain and the demo's AMM pool too.
-    async fn start_with(extra: &str, amm: bool) -> Harness {
-        init_logs();
-        let db = TestDb::create().await;
-        let dir = tempfile::tempdir().unwrap();
-        let s = settings_with(dir.path(), &db.url, extra, amm);
-        let svc = service::start(&s, Role::All).await.expect("service starts");
-        let store = Store::connect(&db.url).await.unwrap();
-        let w = svc.world.as_ref().unwrap();
-        let k0 = w.kalshi.as_ref().unwrap().balance(KALSHI_DEMO_KEY_ID);
-        let p0 = w.polymarket.as_ref().unwrap().balance(&demo_account().api_key).unwrap();
-        // The host's collateral on chain, before it can trade.
-        let c0 = match &w.amm {
-            Some(a) => Some(amm_account(a).await.collateral_balance(a.deployment.pool).await.unwrap()),
-            None => None,
-        };
-        // Books are live once the engine has seen updates from both venues.
-        let addr = svc.admin_addr;
-        wait_until("books from both venues", MIN, || async move {
-            status(addr).await["trading"]["updates"].as_u64().unwrap_or(0) >= 9
-        })
-        .await;
-        Harness { svc, store, _db: db, _dir: dir, k0, p0, c0 }
-    }
-
-    fn kalshi(&self) -> &arbytron_sim::kalshi::Handle {
-        self.svc.world.as_ref().unwrap().kalshi.as_ref().unwrap()
-    }
-
-    fn poly(&self) -> &arbytron_sim::polymarket::Handle {
-        self.svc.world.as_ref().unwrap().polymarket.as_ref().unwrap()
-    }
-
-    /// Change of both simulated accounts' cash since the start.
-    fn balance_change(&self) -> Money {
-        (self.kalshi().balance(KALSHI_DEMO_KEY_ID) - self.k0)
-            + (self.poly().balance(&demo_account().api_key).unwrap() - self.p0)
-    }
-
-    async fn bundles(&self) -> Vec<BundleRecord> {
-        let taken = self
-            .store
-            .opportunities(&OpportunityFilter {
-                result: Some(OpportunityResult::Taken),
-                ..OpportunityFilter::default()
-            })
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        for o in taken {
-            if let Some(id) = o.record.bundle_id
-                && let Some(b) = self.store.bundle(id).await.unwrap()
-            {
-                out.push(b);
-            }
-        }
-        out
-    }
-
-    async fn wait_bundle(&self, what: &str, pred: impl Fn(&BundleRecord) -> bool) -> BundleRecord {
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(b) = self.bundles().await.into_iter().find(|b| pred(b)) {
-                return b;
-            }
-            assert!(start.elapsed() < MIN, "timed out waiting for a bundle: {what}");
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-    }
-
-    async fn stop(self) {
-        self.svc.stop().await;
-    }
-}
-
-async fn status(addr: std::net::SocketAddr) -> serde_json::Value {
-    let r = arbytron_integration::http::client(&Default::default())
-        .unwrap()
-        .get(format!("http://{addr}/status"))
-        .send()
-        .await;
-    match r {
-        Ok(r) => r.json().await.unwrap_or_default(),
-        Err(_) => serde_json::Value::Null,
-    }
-}
-
-fn p(s: &str) -> Price {
-    Price::parse(s).unwrap()
-}
+use arbytron_store::BundleStatus;
+use arbytron_tests::harness::{Harness, MIN, amm_account, p, status};
+use arbytron_tests::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cross_venue_dislocation_is_bought_exited_and_accounted_to_the_cent() {

@@ -27,6 +27,15 @@ use parking_lot::Mutex;
 
 use crate::ids::{OrderIds, Purpose};
 
+/// Identical resends of orders whose answer was lost, by venue.
+static RESENDS: std::sync::LazyLock<arbytron_telemetry::prometheus::IntCounterVec> = std::sync::LazyLock::new(|| {
+    arbytron_telemetry::counter_vec(
+        "arbytron_order_resends_total",
+        "Orders sent again, identically, after the venue showed no trace of a send whose answer was lost",
+        &["venue"],
+    )
+});
+
 /// Less than this much of one leg beyond the others is not a position: a
 /// pool leg buys "at least" its quantity and may receive a base unit more.
 /// Such dust stays with the bundle (in its cost) and pays out with it.
@@ -53,8 +62,10 @@ pub struct ExecConfig {
     /// come on top.
     pub loss_cap: Money,
     pub loss_cap_ppm: u32,
-    /// Lookups by client order id after a send failed without an answer.
-    pub lookup_attempts: u32,
+    /// How long to keep asking the venue about an order whose answer was lost
+    /// (and resending it, identically, while the venue shows it never arrived)
+    /// before leaving it to reconciliation as unknown.
+    pub unknown_window_ms: u64,
 }
 
 impl Default for ExecConfig {
@@ -66,9 +77,13 @@ impl Default for ExecConfig {
             retry_allowance: Price::from_micros_const(20_000),
             loss_cap: Money::from_dollars(50),
             loss_cap_ppm: 100_000,
-            lookup_attempts: 3,
+            unknown_window_ms: default_unknown_window_ms(),
         }
     }
+}
+
+const fn default_unknown_window_ms() -> u64 {
+    30_000
 }
 
 /// One leg of a held bundle.
@@ -384,7 +399,10 @@ impl Executor {
         let outcome = tokio::time::timeout(timeout, venue.place_order(order)).await;
         let report = match outcome {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) if !e.is_transient() && !matches!(e, VenueError::Malformed { .. }) => {
+            // A duplicate: an earlier send of this very order reached the venue; look it up.
+            Ok(Err(e))
+                if !e.is_transient() && !matches!(e, VenueError::Malformed { .. } | VenueError::Duplicate { .. }) =>
+            {
                 Ok(rejected(order, e.to_string()))
             }
             Ok(Err(e)) => Err(e.to_string()),
@@ -416,16 +434,46 @@ impl Executor {
         Sent { report: Some(report), error }
     }
 
+    /// The answer to `order` was lost: find out what happened without ever
+    /// letting it execute twice. Ask the venue (by client order id; the
+    /// connector also looks at open orders and fills where it must). Found:
+    /// that is the answer. Not there: the venue never saw it, or it is still
+    /// on its way; send the identical request again, which the venue
+    /// deduplicates, so at most one of the two can execute. A duplicate
+    /// refusal means the first arrived meanwhile: ask again. `None` when the
+    /// venue could not tell within [`ExecConfig::unknown_window_ms`]; the
+    /// order then stays unknown for reconciliation, and no repair guesses.
     async fn lookup(&self, venue: &dyn ExecutionVenue, order: &OrderRequest) -> Option<OrderReport> {
-        for attempt in 0..self.cfg.lookup_attempts.max(1) {
-            tokio::time::sleep(Duration::from_millis(200 << attempt.min(5))).await;
+        let deadline = Instant::now() + Duration::from_millis(self.cfg.unknown_window_ms);
+        let timeout = Duration::from_millis(self.cfg.leg_timeout_ms);
+        let mut pause = Duration::from_millis(100);
+        for attempt in 0u32.. {
+            if attempt > 0 {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
             match venue.find_order(order).await {
                 Ok(Some(r)) => return Some(r),
-                // Not on the venue: it never arrived, so nothing happened.
-                Ok(None) if attempt + 1 == self.cfg.lookup_attempts.max(1) => {
-                    return Some(rejected(order, "never reached the venue".into()));
+                Ok(None) => {}
+                // The venue cannot be asked right now: ask again.
+                Err(e) => {
+                    tracing::debug!(order = %order.client_order_id, error = %e, "cannot ask the venue about an order yet");
+                    continue;
                 }
-                Ok(None) | Err(_) => continue,
+            }
+            RESENDS.with_label_values(&[order.market.venue.as_str()]).inc();
+            tracing::warn!(order = %order.client_order_id, attempt, "the venue has no such order; sending the identical request again");
+            match tokio::time::timeout(timeout, venue.place_order(order)).await {
+                Ok(Ok(r)) => return Some(r),
+                // The first send reached the venue after all: the next lookup finds it.
+                Ok(Err(VenueError::Duplicate { .. })) => {}
+                Ok(Err(e)) if !e.is_transient() && !matches!(e, VenueError::Malformed { .. }) => {
+                    return Some(rejected(order, e.to_string()));
+                }
+                Ok(Err(_)) | Err(_) => {}
             }
         }
         None

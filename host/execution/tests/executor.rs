@@ -215,7 +215,7 @@ fn venues(a: Arc<Mock>, b: Arc<Mock>) -> Venues {
 }
 
 fn cfg() -> ExecConfig {
-    ExecConfig { lookup_attempts: 1, leg_timeout_ms: 2_000, ..ExecConfig::default() }
+    ExecConfig { unknown_window_ms: 1_000, leg_timeout_ms: 2_000, ..ExecConfig::default() }
 }
 
 #[tokio::test]

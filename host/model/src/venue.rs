@@ -168,6 +168,10 @@ pub enum VenueError {
     /// The request itself is invalid (off-grid price, unknown market, bad size).
     #[error("invalid request for {venue}: {message}")]
     Invalid { venue: Venue, message: String },
+    /// The venue already has an order with this client order id (or, where
+    /// orders are signed, this very order): an earlier send reached it.
+    #[error("{venue} already has this order: {message}")]
+    Duplicate { venue: Venue, message: String },
 }
 
 impl VenueError {
@@ -200,6 +204,13 @@ pub trait ExecutionVenue: Send + Sync {
     fn venue(&self) -> Venue;
 
     /// Send an order and return the venue's immediate report.
+    ///
+    /// Sending the same request again (same client order id) must never
+    /// execute it twice: the venue refuses the copy with
+    /// [`VenueError::Duplicate`] (Kalshi by client order id; Polymarket by
+    /// order hash, our orders being signed deterministically from the
+    /// request), or the connector answers it from what it already knows.
+    /// Execution relies on this to resend an order whose answer was lost.
     async fn place_order(&self, order: &OrderRequest) -> Result<OrderReport, VenueError>;
 
     /// Cancel a resting order.

@@ -80,6 +80,10 @@ impl ApiError {
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     pub reject_orders: u32,
+    pub drop_requests: u32,
+    pub drop_responses: u32,
+    pub delay_requests: u32,
+    pub delay_ms: u64,
     pub partial: Option<(u32, u32)>,
     pub rate_limit_burst: u32,
     pub latency_ms: u64,
@@ -511,6 +515,12 @@ impl Exchange {
             Fault::Latency { ms } => self.faults.latency_ms = ms,
             Fault::RejectOrders { count } => self.faults.reject_orders += count,
             Fault::PartialFills { count, ppm } => self.faults.partial = Some((count, ppm.min(1_000_000))),
+            Fault::DropOrderRequests { count } => self.faults.drop_requests += count,
+            Fault::DropOrderResponses { count } => self.faults.drop_responses += count,
+            Fault::DelayOrderRequests { count, ms } => {
+                self.faults.delay_requests += count;
+                self.faults.delay_ms = ms;
+            }
             // Polymarket-only faults mean nothing here.
             Fault::EngineRestart { .. } | Fault::FailTrades { .. } => {}
         }

@@ -445,7 +445,24 @@ async fn create_order(State(s): State<Shared>, Extension(c): Extension<Caller>, 
         Ok(i) => i,
         Err(r) => return r.response(),
     };
-    let result = s.ex.lock().place(&owner, input);
+    let delay = {
+        let mut ex = s.ex.lock();
+        crate::server::take(&mut ex.faults.delay_requests).then_some(ex.faults.delay_ms)
+    };
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    let result = {
+        let mut ex = s.ex.lock();
+        if crate::server::take(&mut ex.faults.drop_requests) {
+            return crate::server::lost_response();
+        }
+        let r = ex.place(&owner, input);
+        if crate::server::take(&mut ex.faults.drop_responses) {
+            return crate::server::lost_response();
+        }
+        r
+    };
     match result {
         Ok(resp) => (StatusCode::CREATED, Json(resp)).into_response(),
         Err(e) => err(e),
@@ -461,6 +478,9 @@ async fn batch_create(State(s): State<Shared>, Extension(c): Extension<Caller>, 
     let Some(orders) = v.get("orders").and_then(Value::as_array) else {
         return bad_request("orders: expected an array");
     };
+    if crate::server::take(&mut s.ex.lock().faults.drop_requests) {
+        return crate::server::lost_response();
+    }
     let mut out = Vec::new();
     for o in orders {
         let coid = o.get("client_order_id").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -479,6 +499,9 @@ async fn batch_create(State(s): State<Shared>, Extension(c): Extension<Caller>, 
             },
         };
         out.push(item);
+    }
+    if crate::server::take(&mut s.ex.lock().faults.drop_responses) {
+        return crate::server::lost_response();
     }
     (StatusCode::CREATED, Json(json!({"orders": out}))).into_response()
 }

@@ -379,17 +379,30 @@ fn place_one(s: &S, api_key: &str, item: &Value) -> Result<Value, ApiError> {
     Ok(submitted.response)
 }
 
-async fn post_order(
-    State(s): State<S>,
-    h: HeaderMap,
-    m: Method,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let key = l2(&s, &h, &m, &uri, &body)?;
-    restart_gate(&s)?;
-    let item: Value = serde_json::from_slice(&body).map_err(|_| ApiError::bad("Invalid order payload"))?;
-    place_one(&s, &key, &item).map(Json)
+async fn post_order(State(s): State<S>, h: HeaderMap, m: Method, uri: Uri, body: Bytes) -> Response {
+    s.order_posts.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    if crate::server::take(&mut s.venue.lock().faults.drop_requests) {
+        return crate::server::lost_response();
+    }
+    let delay = {
+        let mut v = s.venue.lock();
+        crate::server::take(&mut v.faults.delay_requests).then_some(v.faults.delay_ms)
+    };
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    let answer = post_order_inner(&s, &h, &m, &uri, &body);
+    if crate::server::take(&mut s.venue.lock().faults.drop_responses) {
+        return crate::server::lost_response();
+    }
+    answer.map(Json).into_response()
+}
+
+fn post_order_inner(s: &S, h: &HeaderMap, m: &Method, uri: &Uri, body: &Bytes) -> Result<Value, ApiError> {
+    let key = l2(s, h, m, uri, body)?;
+    restart_gate(s)?;
+    let item: Value = serde_json::from_slice(body).map_err(|_| ApiError::bad("Invalid order payload"))?;
+    place_one(s, &key, &item)
 }
 
 async fn post_orders(

@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     pub confirm_delay: Duration,
     /// Authenticated user-channel connections open now.
     pub user_connections: std::sync::atomic::AtomicUsize,
+    /// `POST /order` requests received (whatever became of them).
+    pub order_posts: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -174,6 +176,12 @@ impl Shared {
                 v.faults.post_only_until = Some(until + Duration::from_millis(post_only_ms));
             }
             Fault::FailTrades { count } => v.faults.fail_trades += count,
+            Fault::DropOrderRequests { count } => v.faults.drop_requests += count,
+            Fault::DropOrderResponses { count } => v.faults.drop_responses += count,
+            Fault::DelayOrderRequests { count, ms } => {
+                v.faults.delay_requests += count;
+                v.faults.delay_ms = ms;
+            }
             // Kalshi-only faults.
             Fault::SeqGap | Fault::PartialFills { .. } => {}
         }
@@ -327,6 +335,11 @@ impl Handle {
     }
 
     /// Authenticated user-channel connections open now (tests wait for a subscriber).
+    /// `POST /order` requests received so far, answered or lost.
+    pub fn order_posts(&self) -> u64 {
+        self.shared.order_posts.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn user_connections(&self) -> usize {
         self.shared.user_connections.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -374,6 +387,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
         freeze: Mutex::new((0, None)),
         confirm_delay: Duration::from_millis(opts.confirm_delay_ms),
         user_connections: std::sync::atomic::AtomicUsize::new(0),
+        order_posts: std::sync::atomic::AtomicU64::new(0),
     });
     let mut servers = Servers::default();
     let g = servers.serve("polymarket-gamma", opts.gamma_port, http::gamma_router(shared.clone())).await?;

@@ -284,6 +284,10 @@ pub enum Control {
 
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
+    pub drop_requests: u32,
+    pub drop_responses: u32,
+    pub delay_requests: u32,
+    pub delay_ms: u64,
     pub restart_until: Option<Instant>,
     pub post_only_until: Option<Instant>,
     pub reject_orders: u32,

@@ -32,6 +32,10 @@ pub enum Error {
     /// The local development node could not be started or reached.
     #[error("local node: {0}")]
     Node(String),
+    /// This order was already sent and its outcome is not known yet (a
+    /// transaction of ours is still pending): sending it again could buy twice.
+    #[error("order {0} may still be on its way to the chain")]
+    InFlight(String),
 }
 
 impl Error {
@@ -41,7 +45,7 @@ impl Error {
 
     /// Whether retrying the same request later could succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Rpc(_) | Error::Timeout { .. })
+        matches!(self, Error::Rpc(_) | Error::Timeout { .. } | Error::InFlight(_))
     }
 }
 
@@ -50,7 +54,9 @@ impl From<Error> for VenueError {
         let venue = Venue::PolymarketAmm;
         match e {
             Error::Rpc(message) | Error::Node(message) => VenueError::Unavailable { venue, message },
-            e @ Error::Timeout { .. } => VenueError::Unavailable { venue, message: e.to_string() },
+            e @ (Error::Timeout { .. } | Error::InFlight(_)) => {
+                VenueError::Unavailable { venue, message: e.to_string() }
+            }
             Error::Malformed(message) => VenueError::Malformed { venue, message },
             Error::Reverted { reason } => VenueError::Rejected { venue, code: "reverted".into(), message: reason },
             Error::Quote(q) => VenueError::Rejected { venue, code: "quote".into(), message: q.to_string() },

@@ -120,7 +120,8 @@ pub struct AmmTrader {
     approved_erc20: Mutex<HashSet<(Address, Address)>>,
     approved_erc1155: Mutex<HashSet<(Address, Address)>>,
     lp_shares: Mutex<HashMap<Address, u128>>,
-    /// Reports by client order id; `None` while the order is in flight.
+    /// Reports by client order id; `None` while the order is in flight or
+    /// its outcome was lost (then the chain decides, see [`AmmTrader::place`]).
     orders: Mutex<HashMap<String, Option<OrderReport>>>,
     fill_subscribers: Mutex<Vec<mpsc::Sender<FillEvent>>>,
 }
@@ -505,17 +506,26 @@ impl AmmTrader {
     // ---- orders ------------------------------------------------------------------------
 
     /// The model's order on this venue. See the module docs for the outcomes.
+    ///
+    /// Sending the same order (client order id) again never swaps twice: an
+    /// answer we have is returned; a send whose outcome was lost is looked up
+    /// on chain first (mined: that is the answer; one of our transactions
+    /// still pending: [`Error::InFlight`], transient, ask again later); only
+    /// when the chain shows neither is it sent again, and then with the same
+    /// nonce as a lost first send would have (nonces come from the node's
+    /// pending count under the send lock), so at most one can be mined.
     pub async fn place(&self, order: &OrderRequest) -> Result<OrderReport, Error> {
-        {
-            let mut orders = self.orders.lock();
-            match orders.get(&order.client_order_id) {
-                Some(Some(report)) => return Ok(report.clone()),
-                Some(None) => {
-                    return Err(Error::Invalid(format!("order {} is already in flight", order.client_order_id)));
+        let known = self.orders.lock().get(&order.client_order_id).cloned();
+        match known {
+            Some(Some(report)) => return Ok(report),
+            Some(None) => {
+                if let Some(report) = self.find(&order.market, &order.client_order_id).await? {
+                    self.orders.lock().insert(order.client_order_id.clone(), Some(report.clone()));
+                    return Ok(report);
                 }
-                None => {
-                    orders.insert(order.client_order_id.clone(), None);
-                }
+            }
+            None => {
+                self.orders.lock().insert(order.client_order_id.clone(), None);
             }
         }
         let result = self.place_new(order).await;
@@ -524,10 +534,13 @@ impl AmmTrader {
             Ok(report) => {
                 orders.insert(order.client_order_id.clone(), Some(report.clone()));
             }
-            // Unknown outcome (e.g. a timeout): forget it so find_order goes to the chain.
-            Err(_) => {
+            // Nothing was sent (refused before signing, or a simulation reverted): free the id.
+            Err(e) if !e.is_transient() => {
                 orders.remove(&order.client_order_id);
             }
+            // Unknown outcome (a timeout, a lost receipt): the entry stays, so a
+            // resend asks the chain instead of swapping again.
+            Err(_) => {}
         }
         result
     }
@@ -714,6 +727,14 @@ impl AmmTrader {
                 notional,
                 fee: units::money(pool_fee)? + gas,
             }));
+        }
+        // Not mined. A transaction of ours still waiting in the pool may be
+        // this order: that is "not yet", not "never".
+        let me = self.address();
+        let pending = provider.get_transaction_count(me).pending().await.map_err(Error::rpc)?;
+        let mined = provider.get_transaction_count(me).latest().await.map_err(Error::rpc)?;
+        if pending > mined {
+            return Err(Error::InFlight(client_order_id.to_string()));
         }
         Ok(None)
     }

@@ -460,3 +460,41 @@ async fn a_leg_waits_for_its_configured_confirmations() {
     assert_eq!(out.block, Some(mined_in));
     assert!(matches!(out.result, SwapResult::Done { .. }));
 }
+
+/// A swap whose receipt never came (the node took the transaction, no block
+/// yet) is not swapped again when the executor sends the order once more:
+/// while our transaction is pending the venue says "not yet", and once it is
+/// mined the venue answers from the chain. One transaction, one swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_sent_again_after_a_lost_receipt_swaps_once() {
+    let env = Env::start().await;
+    let (d, _lp) = env.funded_market(MarketSpec::new("lost-receipt", 2, 2 * PCT), dollars(1_000), None).await;
+    let key = env.account_key().await;
+    let tx = arbytron_amm::TxConfig { receipt_timeout: Duration::from_millis(800), ..common::tx_config() };
+    let chain = Arc::new(arbytron_amm::Chain::connect(env.node.url(), &key, tx).await.unwrap());
+    env.deployer.mint(d.collateral, chain.address(), dollars(100)).await.unwrap();
+    let us = arbytron_amm::AmmTrader::new(chain, ExecConfig::default());
+    // Approvals out of the way while blocks are still mined.
+    us.swap(d.pool, 0, SwapIntent::BuyWith { investment: 1_000 }, None).await.unwrap();
+    let (tokens0, n0) = (us.outcome_balances(d.pool).await.unwrap(), nonce(&env, us.address()).await);
+
+    env.node.set_automine(false).await.unwrap();
+    let o = OrderRequest { amount: Some(Money::from_dollars(5)), ..order("lost-1", d.pool, 0, Side::Yes, Action::Buy) };
+    let first = us.place_order(&o).await.unwrap_err();
+    assert!(first.is_transient(), "no receipt: outcome unknown, not a failure ({first})");
+    // Sent again while the transaction waits in the pool: not yet, and nothing new is sent.
+    let again = us.place_order(&o).await.unwrap_err();
+    assert!(again.is_transient() && again.to_string().contains("on its way"), "{again}");
+    assert!(matches!(us.find_order(&o).await, Err(VenueError::Unavailable { .. })), "pending is not 'never'");
+    env.node.mine().await.unwrap();
+    let report = us.place_order(&o).await.unwrap();
+    assert_eq!(report.status, OrderStatus::Filled);
+    assert_eq!(nonce(&env, us.address()).await, n0 + 1, "one transaction in all");
+    let tokens = us.outcome_balances(d.pool).await.unwrap();
+    assert_eq!(
+        u128::try_from(report.filled.micros()).unwrap(),
+        tokens[0] - tokens0[0],
+        "what the venue reported is what was bought, once"
+    );
+    env.node.set_automine(true).await.unwrap();
+}

@@ -38,6 +38,8 @@ pub(crate) fn api_error(status: StatusCode, body: &str) -> VenueError {
     match status.as_u16() {
         401 | 403 => VenueError::Auth { venue: VENUE, message: format!("{}: {message}", e.code) },
         429 => VenueError::RateLimited { venue: VENUE, message: message.clone() },
+        // A client order id Kalshi has already seen: an earlier send arrived.
+        409 if e.code == "order_already_exists" => VenueError::Duplicate { venue: VENUE, message },
         408 | 500..=599 => unavailable(format!("HTTP {status}: {} {message}", e.code)),
         _ => VenueError::Rejected {
             venue: VENUE,

@@ -137,9 +137,10 @@ async fn partial_fill_fault_and_rejects_are_reported_right() {
     let r = k.place_order(&order("p2", Side::Yes, Action::Buy, "0.51", 1, TimeInForce::FillOrKill)).await.unwrap();
     assert!(matches!(&r.status, OrderStatus::Rejected { reason } if reason.contains("order_rejected")), "{r:?}");
     assert_eq!(r.filled, Qty::ZERO);
-    // The venue refuses a second order with the same client id (idempotent retries).
-    let r = k.place_order(&order("p1", Side::Yes, Action::Buy, "0.51", 1, TimeInForce::FillOrKill)).await.unwrap();
-    assert!(matches!(&r.status, OrderStatus::Rejected { reason } if reason.contains("order_already_exists")));
+    // The venue refuses a second order with the same client id (idempotent
+    // retries), and says so as a duplicate: the first one is there.
+    let e = k.place_order(&order("p1", Side::Yes, Action::Buy, "0.51", 1, TimeInForce::FillOrKill)).await.unwrap_err();
+    assert!(matches!(&e, VenueError::Duplicate { message, .. } if message.contains("already exists")), "{e:?}");
     // Off-grid prices never leave the process.
     let e = k.place_order(&order("p3", Side::Yes, Action::Buy, "0.515", 1, TimeInForce::FillOrKill)).await.unwrap_err();
     assert!(matches!(e, VenueError::Invalid { .. }));

@@ -60,6 +60,10 @@ impl From<PolyError> for VenueError {
             e @ PolyError::EngineRestart { .. } => VenueError::Unavailable { venue, message: e.to_string() },
             PolyError::RateLimited(m) => VenueError::RateLimited { venue, message: m },
             PolyError::Auth(m) => VenueError::Auth { venue, message: m },
+            // The same signed order (same hash) twice: an earlier send arrived.
+            PolyError::Api { message, .. } if message.contains("already exists") => {
+                VenueError::Duplicate { venue, message }
+            }
             PolyError::Api { status, message } => VenueError::Rejected { venue, code: status.to_string(), message },
             PolyError::Malformed(m) => VenueError::Malformed { venue, message: m },
             e
