@@ -17,7 +17,7 @@ pub const MIN: Duration = Duration::from_secs(60);
 pub struct Harness {
     pub svc: Service,
     pub store: Store,
-    pub db: TestDb,
+    pub db: Option<TestDb>,
     pub dir: tempfile::TempDir,
     pub k0: Money,
     pub p0: Money,
@@ -38,12 +38,22 @@ impl Harness {
 
     /// With the local chain and the demo's AMM pool too.
     pub async fn start_with(extra: &str, amm: bool) -> Harness {
-        init_logs();
         let db = TestDb::create().await;
+        let url = db.url.clone();
+        Harness::launch(extra, amm, &url, Some(db)).await
+    }
+
+    /// On a store of the test's own (a private PostgreSQL server, say).
+    pub async fn start_on(extra: &str, store_url: &str) -> Harness {
+        Harness::launch(extra, false, store_url, None).await
+    }
+
+    async fn launch(extra: &str, amm: bool, store_url: &str, db: Option<TestDb>) -> Harness {
+        init_logs();
         let dir = tempfile::tempdir().unwrap();
-        let s = settings_with(dir.path(), &db.url, extra, amm);
+        let s = settings_with(dir.path(), store_url, extra, amm);
         let svc = service::start(&s, Role::All).await.expect("service starts");
-        let store = Store::connect(&db.url).await.unwrap();
+        let store = Store::connect(store_url).await.unwrap();
         let w = svc.world.as_ref().unwrap();
         let k0 = w.kalshi.as_ref().unwrap().balance(KALSHI_DEMO_KEY_ID);
         let p0 = w.polymarket.as_ref().unwrap().balance(&demo_account().api_key).unwrap();

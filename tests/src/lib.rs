@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test support: a panic is a failed test
 
 pub mod harness;
+pub mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,110 @@
+//! The fault suite: each scenario on the simulators with a real database,
+//! asserting what `docs/RELIABILITY.md` promises for it: no fill lost, no
+//! order executed twice, no trade on a stale book, and no unhedged exposure
+//! left beyond its bound.
+#![allow(clippy::unwrap_used, clippy::let_underscore_must_use)] // test code: a panic is a failed test
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use arbytron::world::{KALSHI_DEMO_KEY_ID, cpi_markets, fed_markets};
+use arbytron_sdk::{Money, Qty};
+use arbytron_sim::polymarket::demo_account;
+use arbytron_store::BundleStatus;
+use arbytron_tests::harness::{Harness, MIN, p};
+use arbytron_tests::pg::PgServer;
+use arbytron_tests::wait_until;
+
+/// What the Kalshi simulator says each of our orders filled, by client order id.
+fn kalshi_fills(h: &Harness) -> BTreeMap<String, Qty> {
+    h.kalshi()
+        .orders(KALSHI_DEMO_KEY_ID)
+        .iter()
+        .filter_map(|o| {
+            let cid = o["client_order_id"].as_str()?.to_string();
+            let filled = Qty::parse(o["fill_count_fp"].as_str()?).ok()?;
+            (!cid.is_empty()).then_some((cid, filled))
+        })
+        .collect()
+}
+
+fn kalshi_position(h: &Harness, ticker: &str) -> Qty {
+    h.kalshi().positions(KALSHI_DEMO_KEY_ID).iter().filter(|(t, _)| t == ticker).map(|(_, q)| *q).sum()
+}
+
+fn poly_held(h: &Harness) -> Qty {
+    h.poly().positions(&demo_account().api_key).values().copied().filter(|q| q.is_positive()).sum()
+}
+
+async fn metric(h: &Harness, name: &str) -> Option<f64> {
+    let text = arbytron_integration::http::client(&Default::default())
+        .unwrap()
+        .get(format!("http://{}/metrics", h.svc.admin_addr))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// PostgreSQL stops for 30 s while a bundle is open. The exit the market
+/// calls for goes on (its records wait in the outbox); a dislocation that
+/// appears meanwhile opens no bundle; when the database is back the outbox is
+/// applied and trading resumes. Afterwards every order's fill is in the store
+/// as the venues report it, and realised PnL equals the cash that moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_for_30_s_mid_trading_loses_nothing() {
+    let pg = PgServer::start();
+    let h = Harness::start_on("", &pg.url("postgres")).await;
+    let (cpi_kalshi, cpi_poly) = cpi_markets();
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    let b = h.wait_bundle("CPI bundle open", |b| b.status == BundleStatus::Open && b.legs.len() == 2).await;
+
+    pg.stop();
+    let down = Instant::now();
+    // Prices converge: selling the bundle back beats holding it.
+    h.poly().set_fair(&cpi_poly.symbol, p("0.45"));
+    wait_until("the exit done at both venues", MIN, || async {
+        kalshi_position(&h, &cpi_kalshi.symbol).is_zero() && poly_held(&h).is_zero()
+    })
+    .await;
+    assert_eq!(metric(&h, "arbytron_store_available").await, Some(0.0), "the host knows the store is away");
+    assert!(metric(&h, "arbytron_outbox_records").await.unwrap_or(0.0) > 0.0, "the exit's records wait in the outbox");
+    // A new dislocation during the outage: no bundle may start.
+    let fed = fed_markets();
+    h.kalshi().set_fair(&fed[1].0.symbol, p("0.20"));
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
+    for (k, _) in &fed {
+        assert!(kalshi_position(&h, &k.symbol).is_zero(), "no bundle opened while the store was away ({k})");
+    }
+
+    pg.resume();
+    // Trading resumes by itself once the outbox is applied.
+    let fed_bundle =
+        h.wait_bundle("Fed bundle after the outage", |x| x.status == BundleStatus::Open && x.legs.len() == 3).await;
+    assert_eq!(metric(&h, "arbytron_store_available").await, Some(1.0));
+    assert_eq!(metric(&h, "arbytron_outbox_records").await, Some(0.0));
+
+    // The exit made during the outage is in the books.
+    let closed = h.store.bundle(b.id).await.unwrap().unwrap();
+    assert_eq!(closed.status, BundleStatus::Closed, "{closed:?}");
+    // Every Kalshi order's fill is recorded as the venue reports it.
+    for (cid, filled) in kalshi_fills(&h) {
+        let ours = h.store.order(&cid).await.unwrap().unwrap_or_else(|| panic!("order {cid} missing from the store"));
+        assert_eq!(ours.filled, filled, "order {cid}");
+    }
+    assert!(h.store.unresolved_orders().await.unwrap().is_empty());
+    // Realised PnL equals the cash that moved, less what the held Fed bundle cost.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = h.bundles().await;
+    let realized: Money = all.iter().map(|b| b.realized_pnl).sum();
+    let held = h.store.bundle(fed_bundle.id).await.unwrap().unwrap().cost;
+    let change = h.balance_change();
+    assert!(
+        (realized - held - change).micros().abs() < 10_000,
+        "realised {realized} less held cost {held} must equal the cash that moved {change}"
+    );
+    h.stop().await;
+}
