@@ -136,3 +136,64 @@ pub async fn status(addr: std::net::SocketAddr) -> serde_json::Value {
 pub fn p(s: &str) -> Price {
     Price::parse(s).unwrap()
 }
+
+impl Harness {
+    /// What every fault scenario must leave behind, checked against the
+    /// venues themselves:
+    /// - no fill lost: each order the venues show has the same fill in our
+    ///   store (and no order of ours is left unresolved);
+    /// - nothing executed twice: what each venue holds per market is exactly
+    ///   what our books hold (a duplicate would show up as extra holdings);
+    /// - no unhedged exposure: no bundle is left repairing, and every open
+    ///   bundle holds the same quantity on each leg.
+    pub async fn assert_invariants(&self) {
+        use arbytron_sdk::{Qty, Side, Venue};
+        use arbytron_store::BundleStatus;
+        // Polymarket confirms trades a moment after they match.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(self.store.unresolved_orders().await.unwrap().is_empty(), "orders left unresolved");
+        for o in self.kalshi().orders(KALSHI_DEMO_KEY_ID) {
+            let Some(cid) = o["client_order_id"].as_str().filter(|c| !c.is_empty()) else { continue };
+            let filled = Qty::parse(o["fill_count_fp"].as_str().unwrap_or("0")).unwrap();
+            let ours =
+                self.store.order(cid).await.unwrap().unwrap_or_else(|| panic!("Kalshi order {cid} not in our store"));
+            assert_eq!(ours.filled, filled, "Kalshi order {cid}: our fill vs the venue's");
+        }
+        for o in self.poly().orders(&demo_account().api_key) {
+            if o.matched.is_zero() {
+                continue;
+            }
+            let ours = self.store.order_by_venue_id(&o.id).await.unwrap();
+            let ours = ours.unwrap_or_else(|| panic!("Polymarket order {} not in our store", o.id));
+            assert_eq!(ours.filled, o.matched, "Polymarket order {}: our fill vs the venue's", o.id);
+        }
+        // Holdings: ours (open bundles' legs) against the venues'.
+        let mut ours: std::collections::BTreeMap<(Venue, String), Qty> = Default::default();
+        for p in self.store.all_positions().await.unwrap() {
+            let signed = match (p.market.venue, p.side) {
+                (Venue::Kalshi, Side::No) => -p.quantity,
+                _ => p.quantity,
+            };
+            *ours.entry((p.market.venue, p.market.symbol.clone())).or_default() += signed;
+        }
+        for (ticker, q) in self.kalshi().positions(KALSHI_DEMO_KEY_ID) {
+            let mine = ours.get(&(Venue::Kalshi, ticker.clone())).copied().unwrap_or_default();
+            assert_eq!(mine, q, "Kalshi {ticker}: we hold {mine}, the venue {q}");
+        }
+        let theirs: Qty =
+            self.poly().positions(&demo_account().api_key).values().copied().filter(|q| q.is_positive()).sum();
+        let mine: Qty = ours
+            .iter()
+            .filter(|((v, _), _)| *v == Venue::PolymarketClob)
+            .map(|(_, q)| *q)
+            .filter(|q| q.is_positive())
+            .sum();
+        assert_eq!(mine, theirs, "Polymarket: we hold {mine} shares, the venue {theirs}");
+        for b in self.bundles().await {
+            assert_ne!(b.status, BundleStatus::Repairing, "bundle {} left unhedged: {}", b.id, b.note);
+            if b.status == BundleStatus::Open {
+                assert!(b.legs.iter().all(|l| l.quantity == b.quantity), "bundle {} not hedged: {b:?}", b.id);
+            }
+        }
+    }
+}

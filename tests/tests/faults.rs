@@ -108,3 +108,127 @@ async fn postgres_stopped_for_30_s_mid_trading_loses_nothing() {
     );
     h.stop().await;
 }
+
+/// Open a CPI bundle (Polymarket's price drops 12 cents under Kalshi's).
+async fn open_cpi(h: &Harness) -> arbytron_store::BundleRecord {
+    let (_, cpi_poly) = cpi_markets();
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    h.wait_bundle("CPI bundle open", |b| b.status == BundleStatus::Open && b.legs.len() == 2).await
+}
+
+/// Prices converge: the strategy sells the bundle back.
+async fn exit_cpi(h: &Harness, b: &arbytron_store::BundleRecord) {
+    let (_, cpi_poly) = cpi_markets();
+    h.poly().set_fair(&cpi_poly.symbol, p("0.45"));
+    h.wait_bundle("CPI bundle closed", |x| x.id == b.id && x.status == BundleStatus::Closed).await;
+}
+
+use arbytron_sim::scenario::Fault;
+
+/// Kalshi's WebSocket drops mid-stream: books go stale, the feed reconnects
+/// and resyncs, and trading carries on with the books fresh again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kalshi_websocket_drop_mid_stream_loses_nothing() {
+    let h = Harness::start("").await;
+    let b = open_cpi(&h).await;
+    h.kalshi().fault(Fault::Disconnect);
+    exit_cpi(&h, &b).await;
+    h.assert_invariants().await;
+    h.stop().await;
+}
+
+/// A sequence gap on Kalshi's book channel: the book is resynced before it is traded on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kalshi_sequence_gap_is_resynced_and_trading_is_exact() {
+    let h = Harness::start("").await;
+    h.kalshi().fault(Fault::SeqGap);
+    let b = open_cpi(&h).await;
+    h.kalshi().fault(Fault::SeqGap);
+    exit_cpi(&h, &b).await;
+    h.assert_invariants().await;
+    h.stop().await;
+}
+
+/// A storm of 429s on both venues while a bundle is bought: requests are
+/// retried after the venues' waits, none is lost and none executes twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_429_storm_loses_and_duplicates_no_order() {
+    let h = Harness::start("").await;
+    h.kalshi().fault(Fault::RateLimitBurst { count: 6 });
+    h.poly().fault(Fault::RateLimitBurst { count: 6 });
+    open_cpi(&h).await;
+    h.assert_invariants().await;
+    h.stop().await;
+}
+
+/// Polymarket's matching engine restarts (425, then a post-only window) just
+/// as a bundle is bought: no order is lost or doubled and nothing is left unhedged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_425_restart_window_leaves_nothing_unhedged() {
+    let h = Harness::start("").await;
+    h.poly().fault(Fault::EngineRestart { ms: 1_500, post_only_ms: 2_000 });
+    let (_, cpi_poly) = cpi_markets();
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    // Either the entry waited out the restart, or its Kalshi leg was sold back.
+    h.wait_bundle("a bundle that went through the restart", |b| {
+        matches!(b.status, BundleStatus::Open | BundleStatus::Failed | BundleStatus::Closed)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    h.assert_invariants().await;
+    h.stop().await;
+}
+
+/// One leg rejected: the other is sold back within the loss cap; one leg
+/// partly filled: the bundle is completed or trimmed. The venues and our
+/// books agree afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_or_partial_leg_leaves_books_equal_to_the_venues() {
+    let h = Harness::start("").await;
+    h.poly().fault(Fault::RejectOrders { count: 100 });
+    let (_, cpi_poly) = cpi_markets();
+    h.poly().set_fair(&cpi_poly.symbol, p("0.33"));
+    h.wait_bundle("failed bundle", |b| b.status == BundleStatus::Failed).await;
+    h.assert_invariants().await;
+    h.stop().await;
+
+    let h = Harness::start("").await;
+    h.kalshi().fault(Fault::PartialFills { count: 1, ppm: 400_000 });
+    let b = open_cpi(&h).await;
+    assert!(b.legs.iter().all(|l| l.quantity == b.quantity));
+    h.assert_invariants().await;
+    h.stop().await;
+}
+
+/// The hostile strategy set dropped into the live strategies folder: each is
+/// quarantined with its reason; the good strategies keep trading exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_strategies_are_quarantined_and_trading_goes_on() {
+    let h = Harness::start("").await;
+    let dir = h.dir.path().join("strategies");
+    for f in [
+        "hostile-loop-score",
+        "hostile-memory-bomb",
+        "hostile-panic-score",
+        "hostile-stack-overflow",
+        "hostile-huge-return",
+        "hostile-failing-init",
+        "hostile-looping-init",
+        "wrong-world",
+    ] {
+        std::fs::copy(arbytron_runtime::testing::module_path(f), dir.join(format!("{f}.wasm"))).unwrap();
+    }
+    // Give the watcher time to try every module.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let b = open_cpi(&h).await;
+    exit_cpi(&h, &b).await;
+    h.assert_invariants().await;
+    let loads = h.store.strategy_versions(None).await.unwrap();
+    for f in ["hostile-failing-init", "hostile-looping-init", "wrong-world"] {
+        assert!(
+            loads.iter().any(|v| v.record.file.ends_with(&format!("{f}.wasm")) && v.record.result != "live"),
+            "{f} refused and recorded: {loads:?}"
+        );
+    }
+    h.stop().await;
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use arbytron_engine::metrics::{FILLS, LEG_SECONDS, ORDERS};
 use arbytron_engine::{EntryPlan, ExitPlan, Held, SettlePlan};
-use arbytron_model::venue::{Action, ExecutionVenue, OrderReport, OrderRequest, OrderStatus, TimeInForce, VenueError};
+use arbytron_model::venue::{Action, ExecutionVenue, OrderReport, OrderRequest, OrderStatus, TimeInForce};
 use arbytron_model::{MarketKey, TimestampMs};
 use arbytron_portfolio::Leg;
 use arbytron_sdk::money::{Rounding, div_round};
@@ -399,13 +399,10 @@ impl Executor {
         let outcome = tokio::time::timeout(timeout, venue.place_order(order)).await;
         let report = match outcome {
             Ok(Ok(r)) => Ok(r),
-            // A duplicate: an earlier send of this very order reached the venue; look it up.
-            Ok(Err(e))
-                if !e.is_transient() && !matches!(e, VenueError::Malformed { .. } | VenueError::Duplicate { .. }) =>
-            {
-                Ok(rejected(order, e.to_string()))
-            }
-            Ok(Err(e)) => Err(e.to_string()),
+            // Lost, garbled, or "already have it": only the venue can say what happened.
+            Ok(Err(e)) if e.is_ambiguous() => Err(e.to_string()),
+            // Anything else (refused, rate limited, busy) means nothing happened.
+            Ok(Err(e)) => Ok(rejected(order, e.to_string())),
             Err(_) => Err(format!("no answer within {timeout:?}")),
         };
         let report = match report {
@@ -468,12 +465,11 @@ impl Executor {
             tracing::warn!(order = %order.client_order_id, attempt, "the venue has no such order; sending the identical request again");
             match tokio::time::timeout(timeout, venue.place_order(order)).await {
                 Ok(Ok(r)) => return Some(r),
-                // The first send reached the venue after all: the next lookup finds it.
-                Ok(Err(VenueError::Duplicate { .. })) => {}
-                Ok(Err(e)) if !e.is_transient() && !matches!(e, VenueError::Malformed { .. }) => {
-                    return Some(rejected(order, e.to_string()));
-                }
-                Ok(Err(_)) | Err(_) => {}
+                // Lost again, or the first send reached the venue after all: ask again.
+                Ok(Err(e)) if e.is_ambiguous() => {}
+                // The venue took neither: nothing happened.
+                Ok(Err(e)) => return Some(rejected(order, e.to_string())),
+                Err(_) => {}
             }
         }
         None

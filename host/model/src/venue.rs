@@ -172,12 +172,23 @@ pub enum VenueError {
     /// orders are signed, this very order): an earlier send reached it.
     #[error("{venue} already has this order: {message}")]
     Duplicate { venue: Venue, message: String },
+    /// The venue did not take the request and asks us to come back later (a
+    /// matching-engine restart, a post-only window): nothing happened.
+    #[error("{venue} is not taking orders now: {message}")]
+    Busy { venue: Venue, message: String },
 }
 
 impl VenueError {
     /// Whether retrying the same request later could succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, VenueError::Unavailable { .. } | VenueError::RateLimited { .. })
+        matches!(self, VenueError::Unavailable { .. } | VenueError::RateLimited { .. } | VenueError::Busy { .. })
+    }
+
+    /// Whether the request may or may not have taken effect: the answer was
+    /// lost (network, timeout), garbled, or says an earlier copy exists. Only
+    /// the venue can tell; every other error means nothing happened.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, VenueError::Unavailable { .. } | VenueError::Malformed { .. } | VenueError::Duplicate { .. })
     }
 }
 

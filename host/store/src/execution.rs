@@ -315,6 +315,17 @@ impl Store {
         row.as_ref().map(|r| order_from_row(r, OP)).transpose()
     }
 
+    /// An order by the venue's id for it (Kalshi order id, Polymarket order hash, transaction hash).
+    pub async fn order_by_venue_id(&self, venue_order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        const OP: &str = "read order by venue id";
+        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE venue_order_id = $1"))
+            .bind(venue_order_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| StoreError::query(OP, venue_order_id, e))?;
+        row.as_ref().map(|r| order_from_row(r, OP)).transpose()
+    }
+
     /// Every order of a bundle, in the order they were written.
     pub async fn orders_for_bundle(&self, bundle_id: i64) -> Result<Vec<OrderRecord>, StoreError> {
         const OP: &str = "read bundle orders";

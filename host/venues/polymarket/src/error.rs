@@ -57,7 +57,8 @@ impl From<PolyError> for VenueError {
         let venue = Venue::PolymarketClob;
         match e {
             PolyError::Network(m) => VenueError::Unavailable { venue, message: m },
-            e @ PolyError::EngineRestart { .. } => VenueError::Unavailable { venue, message: e.to_string() },
+            // A 425 (or our own post-only window after one): the order was not taken.
+            e @ PolyError::EngineRestart { .. } => VenueError::Busy { venue, message: e.to_string() },
             PolyError::RateLimited(m) => VenueError::RateLimited { venue, message: m },
             PolyError::Auth(m) => VenueError::Auth { venue, message: m },
             // The same signed order (same hash) twice: an earlier send arrived.

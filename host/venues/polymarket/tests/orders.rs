@@ -280,9 +280,10 @@ async fn an_engine_restart_is_waited_out_and_the_post_only_window_respected() {
         .unwrap();
     assert_eq!(r.status, OrderStatus::Resting);
     assert!(venue.clob().in_post_only_window());
-    // Taking liquidity in the window is refused without bothering the venue.
+    // Taking liquidity in the window is refused without bothering the venue:
+    // "busy", so the caller knows nothing happened and may try later.
     let err = venue.place_order(&order(&fed, "r2", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::FillOrKill)).await;
-    assert!(matches!(err, Err(VenueError::Unavailable { .. })), "{err:?}");
+    assert!(matches!(&err, Err(e @ VenueError::Busy { .. }) if e.is_transient() && !e.is_ambiguous()), "{err:?}");
     // A GTC that would cross is sent post-only, and the venue refuses it.
     let err =
         venue.place_order(&order(&fed, "r3", Side::Yes, Action::Buy, "5", "0.70", TimeInForce::GoodTillCanceled)).await;
