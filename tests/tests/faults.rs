@@ -232,3 +232,67 @@ async fn hostile_strategies_are_quarantined_and_trading_goes_on() {
     }
     h.stop().await;
 }
+
+/// Redis restarted (SIGKILL, then started again on its append-only file)
+/// under an `ingest` process and a `run` process sharing the Redis bus: the
+/// processes reconnect, and a dislocation only the ingest process sees is
+/// still bought, hedged, by the run process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_restarted_under_the_redis_bus_and_trading_goes_on() {
+    use arbytron::world;
+    use arbytron_integration::testing::ThrowawayRedis;
+    use arbytron_tests::{Host, TestDb, example_strategies, free_port, host_config};
+
+    arbytron_tests::init_logs();
+    let mut redis = ThrowawayRedis::start();
+    let bus = format!(
+        "[bus]\nkind = \"redis\"\nurl = \"{}\"\nstream = \"faults\"\ngroup = \"faults-engine\"\nresponse_timeout_ms = 1000\n",
+        redis.url()
+    );
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = world::start(23, "none", false).await.unwrap();
+    let strategies = example_strategies(&dir.path().join("strategies"));
+    let mappings = dir.path().join("mappings.toml");
+    std::fs::write(&mappings, world::mappings_toml(&w.links)).unwrap();
+    let (ingest_port, run_port) = (free_port(), free_port());
+    let cache = dir.path().join("cache");
+    let ingest_cfg = dir.path().join("ingest.toml");
+    std::fs::write(&ingest_cfg, host_config(&w, ingest_port, &strategies, &cache, &mappings, &db.url, &bus)).unwrap();
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let run_cfg = run_dir.join("run.toml");
+    std::fs::write(
+        &run_cfg,
+        host_config(&w, run_port, &strategies, &cache, &run_dir.join("mappings.toml"), &db.url, &bus),
+    )
+    .unwrap();
+    std::fs::copy(&mappings, run_dir.join("mappings.toml")).unwrap();
+
+    let run = Host::spawn(&["run", "--bus", "redis"], &run_cfg, run_port);
+    let ingest = Host::spawn(&["ingest", "--bus", "redis"], &ingest_cfg, ingest_port);
+    wait_until("the run process sees books through the bus", Duration::from_secs(90), || async {
+        run.updates().await >= 5
+    })
+    .await;
+    redis.restart();
+    let before = run.updates().await;
+    wait_until("updates flow again after the restart", Duration::from_secs(60), || async {
+        run.updates().await > before + 5
+    })
+    .await;
+
+    let store = arbytron_store::Store::connect(&db.url).await.unwrap();
+    let (_, cpi_poly) = cpi_markets();
+    w.polymarket.as_ref().unwrap().set_fair(&cpi_poly.symbol, p("0.33"));
+    wait_until("a bundle bought by the run process", MIN, || async {
+        store.open_bundles().await.unwrap_or_default().iter().any(|b| b.status == BundleStatus::Open)
+    })
+    .await;
+    let open = store.open_bundles().await.unwrap();
+    assert!(open.iter().all(|b| b.legs.iter().all(|l| l.quantity == b.quantity)), "hedged: {open:?}");
+    assert!(store.unresolved_orders().await.unwrap().is_empty());
+    ingest.kill9();
+    run.kill9();
+    w.shutdown().await;
+}
